@@ -1,0 +1,1 @@
+"""Channel adapters: each turns a platform's input into `InboundMessage` and sends replies."""

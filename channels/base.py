@@ -1,0 +1,111 @@
+"""The one seam every channel goes through: inbound messages in, a `Sender` out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who sent a message, as the channel knows them: ("email", "ann@x.com", "Ann")."""
+
+    kind: str
+    value: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class ThreadKeys:
+    """Everything that can tie a message to an existing conversation."""
+
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    ticket_token: int | None = None  # the N of a "[#N]" subject token
+    platform_thread_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    channel: str  # "email" | "chat" | "messenger" | "whatsapp" | "instagram" | "telegram"
+    external_id: str  # with `channel`, the idempotency key
+    sender: Identity
+    subject: str | None
+    text: str  # quoted history stripped where it can be told apart
+    html: str | None  # as received; sanitised before it is ever rendered
+    attachments: list[Attachment]
+    thread_keys: ThreadKeys
+    received_at: datetime  # timezone-aware UTC
+    auto_generated: bool = False  # never triggers auto-responses, reopening or SLA
+    account: str | None = None  # which mailbox / page / bot received it
+    raw_ref: str | None = None  # where the raw bytes were stored (email: the .eml)
+    cc: tuple[Identity, ...] = ()  # other participants addressed (email Cc/To)
+    full_text: str | None = None  # the body before quote stripping, for "show quoted text"
+    defects: tuple[str, ...] = ()  # what the parser could not read cleanly
+    bounce_of: str | None = None  # Message-ID of our outbound mail this bounce reports
+    bounce_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One queued reply, as a `Sender` needs it: loaded by the outbox, never an ORM row."""
+
+    message_id: int
+    ticket_id: int
+    ticket_number: int
+    channel: str
+    recipient: Identity
+    cc: tuple[Identity, ...]
+    subject: str | None
+    text: str
+    html: str | None
+    attachments: list[Attachment]
+    external_id: str  # our own id for it (email: the Message-ID we send)
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    account: str | None = None
+    agent_name: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class DeliveryError(Exception):
+    """A send failed; `retryable` says whether trying again later can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@runtime_checkable
+class Sender(Protocol):
+    channel: str
+
+    async def send(self, outbound: Outbound) -> str | None:
+        """Deliver; return the platform's id for the sent message, if it gives one."""
+
+
+_senders: dict[str, Sender] = {}
+
+
+def register_sender(sender: Sender) -> None:
+    _senders[sender.channel] = sender
+
+
+def sender_for(channel: str) -> Sender:
+    try:
+        return _senders[channel]
+    except KeyError:
+        raise DeliveryError(f"no sender registered for channel {channel!r}", retryable=False) from None
+
+
+def registered_senders() -> dict[str, Sender]:
+    return dict(_senders)

@@ -1,0 +1,25 @@
+"""All tables, imported together so metadata and Alembic see every one."""
+from helpdesk.models.accounts import Mailbox, SocialAccount
+from helpdesk.models.agents import ROLES, Agent, Team
+from helpdesk.models.audit import AuditEvent, QuarantinedMessage
+from helpdesk.models.base import Base, utcnow
+from helpdesk.models.customers import Customer, CustomerIdentity, Order, OrderItem, Organization, OrganizationDomain
+from helpdesk.models.sla import BusinessCalendar, SlaPolicy
+from helpdesk.models.tickets import (
+    OPEN_STATUSES,
+    PRIORITIES,
+    STATUSES,
+    Attachment,
+    CannedResponse,
+    Message,
+    Ticket,
+    TicketParticipant,
+    TicketTag,
+)
+
+__all__ = [
+    "Agent", "Attachment", "AuditEvent", "Base", "BusinessCalendar", "CannedResponse", "Customer",
+    "CustomerIdentity", "Mailbox", "Message", "OPEN_STATUSES", "Order", "OrderItem", "Organization",
+    "OrganizationDomain", "PRIORITIES", "QuarantinedMessage", "ROLES", "STATUSES", "SlaPolicy",
+    "SocialAccount", "Team", "Ticket", "TicketParticipant", "TicketTag", "utcnow",
+]

@@ -1,0 +1,281 @@
+"""Transactional outbox: replies are committed as `queued`, then delivered exactly once.
+
+`queue_reply` commits the message and hands its id to the enqueuer the worker set-up
+registered. `deliver` claims the row with a conditional UPDATE (so two workers can never
+both send it), calls the channel's `Sender`, and records the outcome. `sweep` re-enqueues
+queued rows whose broker message was lost.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import Attachment as OutAttachment
+from channels.base import DeliveryError, Identity, Outbound, sender_for
+from helpdesk import live, sla_policies
+from helpdesk.files import read_blob, store_blob
+from helpdesk.models import Agent, Attachment, Customer, CustomerIdentity, Message, Ticket, TicketParticipant, utcnow
+from helpdesk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Enqueuer = Callable[[int, float], None]  # (message_id, delay_seconds)
+_enqueuer: Enqueuer | None = None
+
+
+def set_enqueuer(enqueuer: Enqueuer | None) -> None:
+    global _enqueuer
+    _enqueuer = enqueuer
+
+
+def enqueue(message_id: int, delay_seconds: float = 0) -> None:
+    if _enqueuer is None:
+        log.warning("no outbox enqueuer registered; message %s waits for the sweeper", message_id)
+        return
+    try:
+        _enqueuer(message_id, delay_seconds)
+    except Exception:  # noqa: BLE001 - the row is committed; the sweeper will pick it up
+        log.exception("enqueue of message %s failed; the sweeper will retry", message_id)
+
+
+class NothingToSend(ValueError):
+    """A reply with neither text nor attachments."""
+
+
+async def queue_reply(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    settings: Settings,
+    text: str,
+    html: str | None = None,
+    agent: Agent | None = None,
+    attachments: list[OutAttachment] = (),
+    reply_all: bool = True,
+    status_after: str | None = None,
+) -> Message:
+    """Commit an outbound reply as `queued` on the ticket's channel, then enqueue its delivery."""
+    if not text.strip() and not attachments:
+        raise NothingToSend("write a reply or attach a file before sending")
+    now = utcnow()
+    external_id = _new_external_id(ticket.channel, settings)
+    message = Message(
+        ticket_id=ticket.id,
+        direction="outbound",
+        channel=ticket.channel,
+        external_id=external_id,
+        account=ticket.account,
+        agent_id=agent.id if agent else None,
+        sender_name=agent.name if agent else None,
+        subject=ticket.subject,
+        text=text,
+        html=html,
+        delivery_status="queued",
+        created_at=now,
+        updated_at=now,
+    )
+    if reply_all:
+        message.cc = [
+            {"kind": p.kind, "value": p.value, "name": p.display_name}
+            for p in (await session.scalars(select(TicketParticipant).where(TicketParticipant.ticket_id == ticket.id)))
+        ] or None
+    for attachment in attachments:
+        digest = store_blob(settings.attachments_dir, attachment.data)
+        message.attachments.append(
+            Attachment(sha256=digest, size=len(attachment.data), content_type=attachment.content_type,
+                       filename=attachment.filename, content_id=attachment.content_id, inline=attachment.inline)
+        )
+    session.add(message)
+    sla_policies.agent_responded(ticket, now)
+    ticket.last_outbound_at = now
+    ticket.updated_at = now
+    if ticket.status == "new":
+        ticket.status = "open"
+    if status_after:
+        set_status(ticket, status_after, now)
+    await session.commit()
+    enqueue(message.id)
+    live.publish(live.ticket_channel(ticket.id), {"event": "message.created", "message_id": message.id})
+    return message
+
+
+def set_status(ticket: Ticket, status: str, now: datetime) -> None:
+    ticket.status = status
+    if status == "pending":
+        sla_policies.paused(ticket, now)
+    if status == "solved":
+        ticket.solved_at = now
+    if status == "closed":
+        ticket.closed_at = now
+
+
+def _new_external_id(channel: str, settings: Settings) -> str:
+    token = uuid.uuid4().hex
+    return f"<{token}@{settings.mail_domain}>" if channel == "email" else f"out-{token}"
+
+
+async def deliver(session: AsyncSession, message_id: int, *, settings: Settings) -> str:
+    """Send one queued message through its channel. Returns the resulting status.
+
+    Safe to call any number of times for the same id: only the call that claims the row sends.
+    """
+    now = utcnow()
+    claimed = await session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.direction == "outbound",
+            Message.delivery_status == "queued",
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+        )
+        .values(delivery_status="sending", delivery_attempts=Message.delivery_attempts + 1, updated_at=now)
+    )
+    await session.commit()
+    if claimed.rowcount != 1:
+        status = await session.scalar(select(Message.delivery_status).where(Message.id == message_id))
+        return status or "missing"
+
+    message = await session.get(Message, message_id)
+    await session.refresh(message, ["attachments"])
+    try:
+        outbound = await _outbound(session, message, settings)
+        platform_id = await sender_for(message.channel).send(outbound)
+    except DeliveryError as error:
+        return await _record_failure(session, message, str(error), error.retryable, settings)
+    except Exception as error:  # noqa: BLE001 - an adapter bug must not leave the row "sending"
+        log.exception("sender for %s crashed on message %s", message.channel, message.id)
+        return await _record_failure(session, message, f"{type(error).__name__}: {error}", True, settings)
+
+    message.delivery_status = "sent"
+    message.delivery_error = None
+    message.sent_at = utcnow()
+    message.updated_at = message.sent_at
+    if platform_id and message.channel != "email":
+        message.external_id = platform_id
+    await session.commit()
+    live.publish(live.ticket_channel(message.ticket_id), {"event": "message.delivery", "message_id": message.id, "status": "sent"})
+    return "sent"
+
+
+def backoff_seconds(attempt: int) -> float:
+    """10 s, 40 s, 2.7 min, 10.7 min, ... capped at one hour."""
+    return min(10 * 4 ** (attempt - 1), 3600)
+
+
+async def _record_failure(session: AsyncSession, message: Message, error: str, retryable: bool, settings: Settings) -> str:
+    message.delivery_error = error[:2000]
+    message.updated_at = utcnow()
+    if retryable and message.delivery_attempts < settings.outbox_max_attempts:
+        delay = backoff_seconds(message.delivery_attempts)
+        message.delivery_status = "queued"
+        message.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        await session.commit()
+        enqueue(message.id, delay)
+        status = "queued"
+    else:
+        message.delivery_status = "failed"
+        await session.commit()
+        status = "failed"
+    live.publish(live.ticket_channel(message.ticket_id), {"event": "message.delivery", "message_id": message.id, "status": status})
+    return status
+
+
+async def retry(session: AsyncSession, message_id: int) -> bool:
+    """An agent's "retry" on a failed message: back to the queue."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.delivery_status == "failed")
+        .values(delivery_status="queued", next_attempt_at=None, delivery_attempts=0, updated_at=utcnow())
+    )
+    await session.commit()
+    if result.rowcount:
+        enqueue(message_id)
+    return bool(result.rowcount)
+
+
+async def sweep(session: AsyncSession, *, settings: Settings) -> dict[str, int]:
+    """Re-enqueue queued rows whose broker message was lost; fail rows stuck mid-send.
+
+    A row left `sending` by a crash may or may not have gone out; sending it again could
+    send twice, so it is marked failed for an agent to retry knowingly.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.outbox_stale_seconds)
+    queued = list(
+        await session.scalars(
+            select(Message.id).where(
+                Message.delivery_status == "queued",
+                Message.updated_at < stale,
+                or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            )
+        )
+    )
+    stuck = await session.execute(
+        update(Message)
+        .where(Message.delivery_status == "sending", Message.updated_at < now - timedelta(minutes=10))
+        .values(delivery_status="failed", updated_at=now,
+                delivery_error="interrupted while sending; not retried automatically to avoid sending twice")
+    )
+    if queued:
+        # touch the rows so the next sweep does not enqueue them again while they wait in the broker
+        await session.execute(update(Message).where(Message.id.in_(queued)).values(updated_at=now))
+    await session.commit()
+    for message_id in queued:
+        enqueue(message_id)
+    return {"requeued": len(queued), "interrupted": stuck.rowcount or 0}
+
+
+async def _outbound(session: AsyncSession, message: Message, settings: Settings) -> Outbound:
+    ticket = await session.get(Ticket, message.ticket_id)
+    recipient, previous = await _recipient(session, ticket)
+    agent_name = await session.scalar(select(Agent.name).where(Agent.id == message.agent_id)) if message.agent_id else None
+    refs = list(previous.references or []) if previous else []
+    if previous and previous.external_id and previous.external_id not in refs:
+        refs.append(previous.external_id)
+    return Outbound(
+        message_id=message.id,
+        ticket_id=ticket.id,
+        ticket_number=ticket.number or ticket.id,
+        channel=message.channel,
+        recipient=recipient,
+        cc=tuple(Identity(c["kind"], c["value"], c.get("name")) for c in (message.cc or [])),
+        subject=ticket.subject,
+        text=message.text,
+        html=message.html,
+        attachments=[
+            OutAttachment(a.filename, a.content_type, read_blob(settings.attachments_dir, a.sha256), a.content_id, a.inline)
+            for a in message.attachments
+        ],
+        external_id=message.external_id,
+        in_reply_to=previous.external_id if previous else None,
+        references=tuple(refs[-20:]),
+        account=message.account or ticket.account,
+        agent_name=agent_name,
+        extra={"platform_thread_id": ticket.platform_thread_id},
+    )
+
+
+async def _recipient(session: AsyncSession, ticket: Ticket) -> tuple[Identity, Message | None]:
+    """Reply to whoever wrote last on this channel; else the customer's identity for it."""
+    previous = await session.scalar(
+        select(Message)
+        .where(Message.ticket_id == ticket.id, Message.direction == "inbound", Message.channel == ticket.channel,
+               Message.auto_generated.is_(False))
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    if previous is not None and previous.sender_value:
+        return Identity(previous.sender_kind or ticket.channel, previous.sender_value, previous.sender_name), previous
+    kind = "email" if ticket.channel == "email" else ticket.channel
+    identity = await session.scalar(
+        select(CustomerIdentity).where(CustomerIdentity.customer_id == ticket.customer_id, CustomerIdentity.kind == kind)
+    )
+    if identity is None:
+        raise DeliveryError(f"the customer has no {kind} identity to reply to", retryable=False)
+    name = await session.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
+    return Identity(identity.kind, identity.value, name), previous

@@ -1,0 +1,86 @@
+"""Settings from HELPDESK_* environment variables: the only place that reads the environment."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file in data_dir
+    broker_url: str | None = None  # redis://... or amqp://...; None: in-process worker
+    redis_url: str | None = None  # live updates and sessions across processes
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    mail_domain: str = "helpdesk.localhost"  # right-hand side of the Message-IDs we send
+    reopen_window_days: int = 7
+    auto_ack_limit_per_hour: int = 3
+    outbox_max_attempts: int = 6
+    outbox_stale_seconds: int = 60
+    debug: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+    @property
+    def raw_mail_dir(self) -> Path:
+        return self.data_dir / "raw"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "helpdesk.sqlite3"
+
+    @property
+    def async_database_url(self) -> str:
+        """The URL with an async driver, whatever the operator wrote."""
+        url = self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql+psycopg://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain):]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.async_database_url.startswith("sqlite")
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def _secret_key(data_dir: Path) -> str:
+    """Generate a key on first run and keep it, so sessions survive restarts."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    data_dir = Path(env.get("HELPDESK_DATA_DIR", "var"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Settings(
+        data_dir=data_dir,
+        database_url=env.get("HELPDESK_DATABASE_URL", ""),
+        broker_url=env.get("HELPDESK_BROKER_URL") or None,
+        redis_url=env.get("HELPDESK_REDIS_URL") or None,
+        secret_key=env.get("HELPDESK_SECRET_KEY") or _secret_key(data_dir),
+        base_url=env.get("HELPDESK_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        mail_domain=env.get("HELPDESK_MAIL_DOMAIN", "helpdesk.localhost"),
+        reopen_window_days=int(env.get("HELPDESK_REOPEN_WINDOW_DAYS", "7")),
+        debug=env.get("HELPDESK_DEBUG", "") in ("1", "true", "yes"),
+    )

@@ -1,0 +1,181 @@
+"""ingest(): dedupe, customers, threading, reopening, attachments — on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from channels.base import Attachment, Identity
+from helpdesk.files import blob_path
+from helpdesk.ingest import ingest
+from helpdesk.models import Attachment as AttachmentRow
+from helpdesk.models import Customer, CustomerIdentity, Message, Organization, OrganizationDomain, Ticket, utcnow
+from tests.factories import inbound
+
+
+async def count(session, model) -> int:
+    return await session.scalar(select(func.count()).select_from(model))
+
+
+async def test_same_message_twice_is_stored_once(session, settings):
+    message = inbound(external_id="<once@example.com>")
+    first = await ingest(session, message, settings=settings)
+    second = await ingest(session, message, settings=settings)
+    assert first.created_ticket and not first.duplicate
+    assert second.duplicate and second.ticket_id == first.ticket_id and second.message_id == first.message_id
+    assert await count(session, Message) == 1
+    assert await count(session, Ticket) == 1
+
+
+async def test_new_ticket_gets_human_number_subject_and_customer(session, settings):
+    result = await ingest(session, inbound(subject="Broken zip", name="Ann Example"), settings=settings)
+    ticket = await session.get(Ticket, result.ticket_id)
+    customer = await session.get(Customer, result.customer_id)
+    assert ticket.number == ticket.id and ticket.subject == "Broken zip" and ticket.status == "new"
+    assert ticket.channel == "email" and customer.name == "Ann Example"
+
+
+async def test_email_identity_is_case_and_whitespace_insensitive(session, settings):
+    a = await ingest(session, inbound(sender="Ann@Example.COM"), settings=settings)
+    b = await ingest(session, inbound(sender="  ann@example.com "), settings=settings)
+    assert a.customer_id == b.customer_id
+    assert await count(session, CustomerIdentity) == 1
+    assert await session.scalar(select(CustomerIdentity.value)) == "ann@example.com"
+
+
+async def test_phone_formats_resolve_to_one_whatsapp_customer(session, settings):
+    results = [
+        await ingest(session, inbound(channel="whatsapp", sender=number, subject=None, thread=number), settings=settings)
+        for number in ("+49 151 2345 6789", "4915123456789", "0049-151-23456789")
+    ]
+    assert len({r.customer_id for r in results}) == 1
+    assert await session.scalar(select(CustomerIdentity.value)) == "+4915123456789"
+
+
+async def test_reply_threads_by_in_reply_to(session, settings):
+    first = await ingest(session, inbound(external_id="<a1@example.com>"), settings=settings)
+    reply = await ingest(session, inbound(subject="Re: anything", in_reply_to="<a1@example.com>"), settings=settings)
+    assert reply.ticket_id == first.ticket_id and not reply.created_ticket
+
+
+async def test_reply_threads_by_references_even_from_a_colleague(session, settings):
+    first = await ingest(session, inbound(external_id="<r1@example.com>"), settings=settings)
+    reply = await ingest(
+        session,
+        inbound(sender="bob@elsewhere.test", subject="Fwd", references=("<unknown@x>", "<r1@example.com>")),
+        settings=settings,
+    )
+    assert reply.ticket_id == first.ticket_id
+
+
+async def test_platform_thread_id_threads_chat_and_social(session, settings):
+    first = await ingest(session, inbound(channel="telegram", sender="12345", subject=None, thread="chat-12345"), settings=settings)
+    second = await ingest(session, inbound(channel="telegram", sender="12345", subject=None, thread="chat-12345"), settings=settings)
+    other = await ingest(session, inbound(channel="telegram", sender="999", subject=None, thread="chat-999"), settings=settings)
+    assert second.ticket_id == first.ticket_id and other.ticket_id != first.ticket_id
+    ticket = await session.get(Ticket, first.ticket_id)
+    assert ticket.subject == "Hello, my parcel has not arrived."
+
+
+async def test_subject_token_threads_for_the_customer(session, settings):
+    first = await ingest(session, inbound(), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    reply = await ingest(session, inbound(subject=f"Re: [#{ticket.number}] Where is my order?", token=ticket.number),
+                         settings=settings)
+    assert reply.ticket_id == first.ticket_id
+
+
+async def test_stranger_quoting_ticket_token_gets_new_ticket(session, settings):
+    first = await ingest(session, inbound(), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    stranger = await ingest(
+        session, inbound(sender="mallory@evil.test", subject=f"[#{ticket.number}]", token=ticket.number),
+        settings=settings,
+    )
+    assert stranger.created_ticket and stranger.ticket_id != first.ticket_id
+
+
+async def test_cc_participant_may_reply_by_token(session, settings):
+    first = await ingest(session, inbound(cc=(Identity("email", "Carl@Example.org", "Carl"),)), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    carl = await ingest(session, inbound(sender="carl@example.org", token=ticket.number), settings=settings)
+    assert carl.ticket_id == first.ticket_id
+
+
+async def test_colleague_from_same_organization_may_reply_by_token(session, settings):
+    org = Organization(name="Example Corp", domains=[OrganizationDomain(domain="corp.test")])
+    session.add(org)
+    await session.commit()
+    first = await ingest(session, inbound(sender="ann@corp.test"), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    assert ticket.organization_id == org.id
+    colleague = await ingest(session, inbound(sender="dave@corp.test", token=ticket.number), settings=settings)
+    assert colleague.ticket_id == first.ticket_id
+
+
+async def test_reply_within_window_reopens_solved_ticket(session, settings):
+    first = await ingest(session, inbound(external_id="<w1@x>"), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    ticket.status, ticket.solved_at = "solved", utcnow() - timedelta(days=2)
+    await session.commit()
+    reply = await ingest(session, inbound(in_reply_to="<w1@x>"), settings=settings)
+    await session.refresh(ticket)
+    assert reply.ticket_id == ticket.id and reply.reopened and ticket.status == "open"
+
+
+async def test_reply_after_window_opens_new_ticket(session, settings):
+    first = await ingest(session, inbound(external_id="<w2@x>"), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    ticket.status, ticket.solved_at = "solved", utcnow() - timedelta(days=settings.reopen_window_days + 1)
+    await session.commit()
+    reply = await ingest(session, inbound(in_reply_to="<w2@x>"), settings=settings)
+    await session.refresh(ticket)
+    assert reply.created_ticket and reply.ticket_id != ticket.id and ticket.status == "solved"
+
+
+async def test_auto_reply_never_reopens(session, settings):
+    first = await ingest(session, inbound(external_id="<w3@x>"), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    ticket.status, ticket.solved_at = "solved", utcnow()
+    await session.commit()
+    auto = await ingest(session, inbound(in_reply_to="<w3@x>", auto_generated=True, subject="Out of office"),
+                        settings=settings)
+    await session.refresh(ticket)
+    assert auto.ticket_id == ticket.id and not auto.reopened and ticket.status == "solved"
+
+
+async def test_customer_reply_moves_pending_ticket_back_to_open(session, settings):
+    first = await ingest(session, inbound(external_id="<p1@x>"), settings=settings)
+    ticket = await session.get(Ticket, first.ticket_id)
+    ticket.status = "pending"
+    await session.commit()
+    await ingest(session, inbound(in_reply_to="<p1@x>"), settings=settings)
+    await session.refresh(ticket)
+    assert ticket.status == "open"
+
+
+async def test_same_attachment_twice_is_stored_once_on_disk(session, settings):
+    data = b"%PDF-1.4 invoice" * 1000
+    pdf = Attachment("invoice.pdf", "application/pdf", data)
+    await ingest(session, inbound(attachments=[pdf]), settings=settings)
+    await ingest(session, inbound(attachments=[Attachment("copy.pdf", "application/pdf", data)]), settings=settings)
+    rows = list(await session.scalars(select(AttachmentRow).order_by(AttachmentRow.id)))
+    assert [r.filename for r in rows] == ["invoice.pdf", "copy.pdf"]
+    assert rows[0].sha256 == rows[1].sha256 and rows[0].size == len(data)
+    assert blob_path(settings.attachments_dir, rows[0].sha256).read_bytes() == data
+    files = [p for p in settings.attachments_dir.rglob("*") if p.is_file()]
+    assert len(files) == 1
+
+
+async def test_bounce_marks_our_reply_failed_and_opens_no_ticket(session, settings):
+    first = await ingest(session, inbound(), settings=settings)
+    ours = Message(ticket_id=first.ticket_id, direction="outbound", channel="email", external_id="<ours@support>",
+                   text="Hi", delivery_status="sent")
+    session.add(ours)
+    await session.commit()
+    bounce = await ingest(session, inbound(sender="mailer-daemon@mx.test", subject="Undelivered Mail",
+                                           auto_generated=True, bounce_of="<ours@support>"), settings=settings)
+    await session.refresh(ours)
+    assert bounce.bounce and not bounce.created_ticket and bounce.ticket_id == first.ticket_id
+    assert ours.delivery_status == "failed" and "user unknown" in ours.delivery_error
+    assert await count(session, Ticket) == 1

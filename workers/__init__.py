@@ -1,0 +1,1 @@
+"""Dramatiq broker set-up, actors and the periodic schedule."""

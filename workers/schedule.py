@@ -1,0 +1,25 @@
+"""The periodic jobs and their intervals, run by APScheduler; each job only enqueues an actor."""
+from __future__ import annotations
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+# (actor name, every N seconds). Mailbox polling and the SLA sweep join here.
+JOBS: list[tuple[str, int]] = [
+    ("sweep_outbox", 30),
+]
+
+
+def _enqueue(actor_name: str) -> None:
+    import workers.actors as actors
+
+    getattr(actors, actor_name).send()
+
+
+def build_scheduler(*, blocking: bool = False) -> BackgroundScheduler | BlockingScheduler:
+    scheduler = BlockingScheduler() if blocking else BackgroundScheduler()
+    for actor_name, seconds in JOBS:
+        # coalesce + one instance: a slow run is never stacked behind itself
+        scheduler.add_job(_enqueue, "interval", seconds=seconds, args=[actor_name], id=actor_name,
+                          coalesce=True, max_instances=1, misfire_grace_time=seconds)
+    return scheduler
