@@ -40,8 +40,10 @@ def setup_broker(settings: Settings) -> dramatiq.Broker:
     broker = make_broker(settings)
     dramatiq.set_broker(broker)
     import workers.actors as actors  # noqa: F401 - registers actors on this broker
+    from channels.registry import install_senders
 
     actors.rebind(broker)
+    install_senders(settings)
     return broker
 
 
