@@ -1,0 +1,55 @@
+"""Agents: creation and sign-in checks."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.models import ROLES, Agent, Team, utcnow
+from helpdesk.passwords import hash_password, needs_rehash, verify_password
+
+
+class AgentError(ValueError):
+    """Bad input for an agent: the message says which field and why."""
+
+
+async def create_agent(session: AsyncSession, *, email: str, name: str, role: str, password: str,
+                       team: str | None = None) -> Agent:
+    email = email.strip().lower()
+    if role not in ROLES:
+        raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if "@" not in email:
+        raise AgentError(f"not an email address: {email!r}")
+    if len(password) < 8:
+        raise AgentError("password must have at least 8 characters")
+    if await session.scalar(select(Agent.id).where(Agent.email == email)):
+        raise AgentError(f"an agent with email {email} already exists")
+    agent = Agent(email=email, name=name.strip() or email, role=role, password_hash=hash_password(password))
+    if team:
+        agent.team_id = await ensure_team(session, team)
+    session.add(agent)
+    await session.commit()
+    return agent
+
+
+async def ensure_team(session: AsyncSession, name: str) -> int:
+    team_id = await session.scalar(select(Team.id).where(Team.name == name))
+    if team_id is None:
+        team = Team(name=name)
+        session.add(team)
+        await session.flush()
+        team_id = team.id
+    return team_id
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> Agent | None:
+    agent = await session.scalar(select(Agent).where(func.lower(Agent.email) == email.strip().lower()))
+    if agent is None or not agent.active:
+        verify_password(hash_password("timing"), password)  # same work either way: no user enumeration by timing
+        return None
+    if not verify_password(agent.password_hash, password):
+        return None
+    if needs_rehash(agent.password_hash):
+        agent.password_hash = hash_password(password)
+    agent.last_login_at = utcnow()
+    await session.commit()
+    return agent

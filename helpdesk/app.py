@@ -1,0 +1,148 @@
+"""create_app(settings): plugins, routes, templates, static files."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Litestar, Request, Response, get
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar_htmx import HTMXPlugin
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk import __version__, live
+from helpdesk.db import make_engine, make_session_factory
+from helpdesk.paths import static_dir, templates_dir
+from helpdesk.settings import Settings
+from helpdesk.web.console.session import SessionController
+from helpdesk.web.health import healthz
+
+# Routes that outsiders call with their own authentication (signatures, tokens), not our forms.
+CSRF_EXEMPT = ["/webhooks", "/api", "/chat", "/healthz", "/metrics"]
+CONSOLE_CONTROLLERS: list[Any] = [SessionController]
+EXTRA_ROUTES: list[Any] = []  # channel adapters (chat, webhooks) append their routers here
+
+
+@get("/", include_in_schema=False)
+async def root() -> Redirect:
+    return Redirect("/console")
+
+
+def _console_auth_handler(request: Request, exc: NotAuthorizedException) -> Response:
+    """A browser hitting a console page unsigned goes to the login page; htmx gets a redirect header."""
+    if request.url.path.startswith("/console"):
+        target = f"/console/login?next={request.url.path}"
+        if request.headers.get("hx-request"):
+            return Response("", status_code=401, headers={"HX-Redirect": target})
+        return Redirect(target)
+    return Response({"detail": str(exc.detail)}, status_code=401)
+
+
+def _forbidden_handler(request: Request, exc: PermissionDeniedException) -> Response:
+    if request.url.path.startswith("/console") and not request.headers.get("hx-request"):
+        return Template("console/forbidden.html", context={"reason": exc.detail}, status_code=403)
+    return Response({"detail": str(exc.detail)}, status_code=403)
+
+
+def _session_store(settings: Settings):
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        return RedisStore.with_client(url=settings.redis_url, namespace="helpdesk-sessions")
+    from litestar.stores.file import FileStore
+
+    return FileStore(path=settings.data_dir / "sessions")
+
+
+def _channels_backend(settings: Settings):
+    if settings.redis_url:
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+        from redis.asyncio import Redis
+
+        return RedisChannelsPubSubBackend(redis=Redis.from_url(settings.redis_url))
+    return MemoryChannelsBackend()
+
+
+def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
+    engine = make_engine(settings)
+    session_factory = make_session_factory(engine)
+    channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)
+
+    app_loop: list[asyncio.AbstractEventLoop] = []
+
+    def _publish(name: str, event: dict) -> None:
+        # the in-process worker publishes from its own thread; channels' queue belongs to the app's loop
+        loop = app_loop[0] if app_loop else None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            channels.publish(event, name)
+        else:
+            loop.call_soon_threadsafe(channels.publish, event, name)
+
+    async def on_startup(app: Litestar) -> None:
+        if migrate:
+            from helpdesk.migrate import upgrade
+
+            await upgrade(engine)
+        app_loop.append(asyncio.get_running_loop())
+        live.add_publisher(_publish)
+
+    async def on_shutdown(app: Litestar) -> None:
+        live.remove_publisher(_publish)
+        await engine.dispose()
+
+    async def provide_db() -> AsyncGenerator[AsyncSession, None]:
+        async with session_factory() as session:
+            yield session
+
+    def provide_settings() -> Settings:
+        return settings
+
+    secure = settings.base_url.startswith("https://")
+    return Litestar(
+        route_handlers=[
+            root,
+            healthz,
+            PrometheusController,
+            create_static_files_router(path="/static", directories=[static_dir()], name="static"),
+            *CONSOLE_CONTROLLERS,
+            *EXTRA_ROUTES,
+        ],
+        dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
+        plugins=[HTMXPlugin(), channels],
+        middleware=[
+            ServerSideSessionConfig(
+                key="helpdesk_session", max_age=12 * 3600, secure=secure, samesite="lax", httponly=True,
+                store="sessions",
+            ).middleware,
+            PrometheusConfig(app_name="helpdesk", prefix="helpdesk", group_path=True).middleware,
+        ],
+        stores={"sessions": _session_store(settings)},
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key, cookie_name="helpdesk_csrf", header_name="x-csrftoken",
+            cookie_secure=secure, cookie_samesite="lax", exclude=CSRF_EXEMPT,
+        ),
+        template_config=TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(title="Helpdesk API", version=__version__, path="/schema"),
+        exception_handlers={NotAuthorizedException: _console_auth_handler,
+                            PermissionDeniedException: _forbidden_handler},
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        state=State({"settings": settings, "session_factory": session_factory, "engine": engine, "channels": channels}),
+        debug=settings.debug,
+    )

@@ -1,0 +1,171 @@
+"""serve, worker, scheduler, db upgrade, agents: running and administering the helpdesk."""
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from helpdesk.cli import CliError, console, run, settings_of
+from helpdesk.settings import Settings
+
+
+async def _upgrade(settings: Settings) -> None:
+    from helpdesk.db import make_engine
+    from helpdesk.migrate import upgrade
+
+    engine = make_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def start_background_services(settings: Settings, *, worker: bool, scheduler: bool, threads: int = 4):
+    """Broker (+ in-process worker) and schedule for this process; returns a stop function."""
+    from workers.broker import setup_broker, start_worker
+    from workers.schedule import build_scheduler
+
+    broker = setup_broker(settings)
+    running_worker = start_worker(broker, threads=threads) if worker else None
+    sched = build_scheduler() if scheduler else None
+    if sched:
+        sched.start()
+    extras = []
+    try:
+        from channels.email.idle import IdleSupervisor
+    except ModuleNotFoundError:
+        IdleSupervisor = None  # noqa: N806 - the email adapter is optional while it is being written
+    if worker and IdleSupervisor is not None:
+        supervisor = IdleSupervisor(settings)
+        supervisor.start()
+        extras.append(supervisor)
+
+    def stop() -> None:
+        for extra in extras:
+            extra.stop()
+        if sched:
+            sched.shutdown(wait=False)
+        if running_worker:
+            running_worker.stop()
+        broker.close()
+
+    return stop
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--demo", is_flag=True, help="Seed demo data (idempotent) and print a demo login.")
+    @click.option("--no-worker", is_flag=True, help="Web only: jobs go to HELPDESK_BROKER_URL's workers.")
+    @click.pass_context
+    def serve(ctx, host: str, port: int, demo: bool, no_worker: bool) -> None:
+        """Run the web app with an in-process worker and schedule (applies migrations first)."""
+        import uvicorn
+
+        from helpdesk.app import create_app
+
+        settings = settings_of(ctx)
+        run(_upgrade(settings))
+        login = None
+        if demo:
+            from helpdesk.demo import seed_demo
+
+            login = run(seed_demo(settings, progress=True))
+        in_process = settings.broker_url is None
+        if in_process and no_worker:
+            raise CliError("--no-worker needs HELPDESK_BROKER_URL: without a broker nobody would run the jobs")
+        stop = start_background_services(settings, worker=in_process or not no_worker, scheduler=in_process)
+        url = f"http://{host}:{port}"
+        console.print(f"[bold green]Helpdesk[/] running at [link={url}/console]{url}/console[/link] "
+                      f"(database: {'SQLite ' + str(settings.sqlite_path) if settings.is_sqlite else 'PostgreSQL'})")
+        if login:
+            console.print(f"Sign in as [bold]{login[0]}[/] with password [bold]{login[1]}[/]")
+        try:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        finally:
+            stop()
+
+    @cli.command()
+    @click.option("--threads", default=4, show_default=True, type=int)
+    @click.pass_context
+    def worker(ctx, threads: int) -> None:
+        """Run a Dramatiq worker (needs HELPDESK_BROKER_URL) with the mailbox listeners."""
+        settings = settings_of(ctx)
+        if settings.broker_url is None:
+            raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the worker in-process instead")
+        if settings.redis_url:
+            from helpdesk import live
+
+            live.add_publisher(live.redis_publisher(settings.redis_url))
+        stop = start_background_services(settings, worker=True, scheduler=False, threads=threads)
+        console.print(f"worker running ({threads} threads), broker {settings.broker_url.split('@')[-1]}")
+        _wait_for_signal()
+        stop()
+
+    @cli.command()
+    @click.pass_context
+    def scheduler(ctx) -> None:
+        """Run the periodic schedule: enqueues jobs for the workers."""
+        from workers.broker import setup_broker
+        from workers.schedule import build_scheduler
+
+        settings = settings_of(ctx)
+        if settings.broker_url is None:
+            raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the schedule in-process instead")
+        setup_broker(settings)
+        console.print("scheduler running")
+        build_scheduler(blocking=True).start()
+
+    @cli.group()
+    def db() -> None:
+        """Database schema."""
+
+    @db.command("upgrade")
+    @click.pass_context
+    def db_upgrade(ctx) -> None:
+        """Apply all migrations (creates the database schema on first run)."""
+        settings = settings_of(ctx)
+        run(_upgrade(settings))
+        console.print("database is up to date")
+
+    @cli.group()
+    def agents() -> None:
+        """Agents who sign in to the console."""
+
+    @agents.command("create")
+    @click.option("--email", required=True)
+    @click.option("--name", required=True)
+    @click.option("--role", type=click.Choice(["agent", "lead", "admin"]), default="agent", show_default=True)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    @click.option("--team", default=None)
+    @click.pass_context
+    def agents_create(ctx, email: str, name: str, role: str, password: str, team: str | None) -> None:
+        """Create an agent who can sign in to the console."""
+        from helpdesk.agents import AgentError, create_agent
+        from helpdesk.db import make_engine, make_session_factory
+
+        settings = settings_of(ctx)
+
+        async def _create() -> int:
+            engine = make_engine(settings)
+            try:
+                async with make_session_factory(engine)() as session:
+                    return (await create_agent(session, email=email, name=name, role=role, password=password,
+                                               team=team)).id
+            finally:
+                await engine.dispose()
+
+        try:
+            agent_id = run(_create())
+        except AgentError as exc:
+            raise CliError(str(exc)) from None
+        console.print(f"agent {email} created (id {agent_id}, role {role})")
+
+
+def _wait_for_signal() -> None:
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()

@@ -1,0 +1,186 @@
+"""Realistic demo data: a small shop's customers, orders and conversations. Safe to run twice."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from channels.base import Identity, InboundMessage, ThreadKeys
+from helpdesk.agents import create_agent, ensure_team
+from helpdesk.customers import add_identity, resolve_customer
+from helpdesk.db import make_engine, make_session_factory
+from helpdesk.ingest import ingest
+from helpdesk.models import Agent, BusinessCalendar, Message, Order, OrderItem, SlaPolicy, Ticket
+from helpdesk.settings import Settings
+
+DEMO_LOGIN = ("admin@demo.test", "demo-password")
+AGENTS = [
+    ("admin@demo.test", "Alex Admin", "admin"),
+    ("lena@demo.test", "Lena Lead", "lead"),
+    ("bea@demo.test", "Bea Agent", "agent"),
+    ("carlos@demo.test", "Carlos Agent", "agent"),
+]
+FIRST = ["Ann", "Ben", "Chloé", "Dmitri", "Eva", "Farah", "Gustav", "Hana", "Ivan", "Jana", "Kofi", "Lea", "Marta",
+         "Nils", "Olga", "Pedro", "Qiu", "Rosa", "Sven", "Tomás", "Uma", "Vera", "Wen", "Xavier", "Yara", "Zoë"]
+LAST = ["Becker", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ito", "Jovanović", "Kowalski",
+        "Larsen", "Müller", "Novak", "Okafor", "Petrov", "Rossi", "Schmidt", "Tanaka", "Weber", "Zhang"]
+PRODUCTS = [("TEA-001", "Sencha green tea 100 g", "8.90"), ("TEA-014", "Earl Grey 250 g", "12.50"),
+            ("CUP-200", "Ceramic mug, blue", "14.00"), ("POT-300", "Glass teapot 1 l", "29.90"),
+            ("SET-010", "Tasting set (6 teas)", "24.00"), ("ACC-050", "Bamboo tea scoop", "4.50"),
+            ("TEA-220", "Rooibos vanilla 100 g", "7.90"), ("KET-900", "Gooseneck kettle", "59.00")]
+TOPICS = [
+    ("Where is my order?", "Hi, I ordered last week and the parcel has not arrived yet. Can you check order {order}?"),
+    ("Damaged teapot", "The glass teapot from order {order} arrived cracked. Can I get a replacement?"),
+    ("Change delivery address", "Can I still change the delivery address for {order}? I am moving on Friday."),
+    ("Refund question", "I returned the kettle two weeks ago. When will the refund for {order} be processed?"),
+    ("Wholesale inquiry", "We run a small café and would like to order tea in bulk. Do you offer wholesale prices?"),
+    ("Wrong item received", "I received Earl Grey instead of Sencha in order {order}."),
+    ("Discount code not working", "The code WINTER10 says it is invalid at checkout."),
+    ("Invoice needed", "Could you send me an invoice with our VAT number for order {order}?"),
+]
+FOLLOW_UPS = ["Thanks! Any news?", "Here is a photo of the damage.", "That works for me, thank you.",
+              "Sorry, one more question: do you ship to Norway?", "Still waiting on this, please help."]
+AGENT_REPLIES = ["Thanks for reaching out! I have checked {order} and it is on its way; tracking follows by email.",
+                 "I am sorry about that. A replacement is on its way at no cost to you.",
+                 "Done: the address is updated. Anything else I can help with?",
+                 "The refund was issued today; it takes 3–5 business days to show on your statement."]
+CHANNELS = [("email", 0.5), ("chat", 0.2), ("whatsapp", 0.15), ("telegram", 0.1), ("messenger", 0.05)]
+
+
+def _identity_for(channel: str, index: int, email: str, phone: str) -> Identity:
+    if channel == "email":
+        return Identity("email", email)
+    if channel == "whatsapp":
+        return Identity("whatsapp", phone)
+    if channel == "chat":
+        return Identity("chat", f"visitor-{index:04d}")
+    return Identity(channel, f"{channel}-user-{1000 + index}")
+
+
+async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 220,
+                    progress: bool = False) -> tuple[str, str]:
+    """Seed (or complete) the demo data set; returns the demo admin's (email, password)."""
+    rng = random.Random(42)
+    engine = make_engine(settings)
+    sessions = make_session_factory(engine)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    try:
+        async with sessions() as session:
+            team_id = await ensure_team(session, "Support")
+            await session.commit()
+            for email, name, role in AGENTS:
+                if await session.scalar(select(Agent.id).where(Agent.email == email)) is None:
+                    password = DEMO_LOGIN[1] if email == DEMO_LOGIN[0] else "demo-password"
+                    agent = await create_agent(session, email=email, name=name, role=role, password=password)
+                    agent.team_id = team_id
+                    await session.commit()
+            agent_ids = list(await session.scalars(select(Agent.id).order_by(Agent.id)))
+            if await session.scalar(select(SlaPolicy.id).where(SlaPolicy.name == "Standard")) is None:
+                calendar = BusinessCalendar(
+                    name="Office hours", timezone="Europe/Berlin",
+                    weekly_hours={d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+                    holidays=["2026-12-24", "2026-12-25", "2026-12-26", "2027-01-01"])
+                session.add(calendar)
+                await session.flush()
+                session.add_all([
+                    SlaPolicy(name="Urgent", position=0, match_priority="urgent", calendar_id=None,
+                              first_response_minutes=60, next_response_minutes=120, resolution_minutes=8 * 60),
+                    SlaPolicy(name="Standard", position=10, calendar_id=calendar.id,
+                              first_response_minutes=4 * 60, next_response_minutes=8 * 60,
+                              resolution_minutes=3 * 10 * 60),
+                ])
+                await session.commit()
+
+        people = []
+        async with sessions() as session:
+            for i in range(customers):
+                first, last = FIRST[i % len(FIRST)], LAST[(i * 7) % len(LAST)]
+                name = f"{first} {last}"
+                email = f"{first.lower()}.{last.lower()}{i}@example.com".encode("ascii", "ignore").decode()
+                phone = f"+49151{1000000 + i * 7919:07d}"
+                customer, _ = await resolve_customer(session, Identity("email", email, name))
+                channels = ["email"]
+                for channel, _ in CHANNELS[1:]:
+                    if channel == "chat" or rng.random() < 0.5:
+                        channels.append(channel)
+                        await add_identity(session, customer.id, _identity_for(channel, i, email, phone))
+                await session.flush()
+                orders = []
+                for k in range(rng.randint(1, 5)):
+                    external_id = f"demo-{i}-{k}"
+                    # draw before looking: a second run must walk the same random sequence
+                    picks = [(*p, rng.randint(1, 3)) for p in rng.sample(PRODUCTS, rng.randint(1, 3))]
+                    status, age = rng.choice(["paid", "fulfilled", "fulfilled", "refunded", "open"]), rng.randint(1, 400)
+                    order = await session.scalar(select(Order).where(Order.source == "demo",
+                                                                     Order.external_id == external_id))
+                    if order is None:
+                        items = [OrderItem(sku=sku, title=title, quantity=qty, unit_price=Decimal(price))
+                                 for sku, title, price, qty in picks]
+                        order = Order(customer_id=customer.id, source="demo", external_id=external_id,
+                                      number=f"#{10000 + i * 10 + k}",
+                                      status=status,
+                                      currency="EUR", total=sum(it.unit_price * it.quantity for it in items),
+                                      placed_at=now - timedelta(days=age), items=items)
+                        session.add(order)
+                    orders.append(order.number)
+                people.append((i, name, email, phone, orders, channels))
+            await session.commit()
+
+        for n in range(tickets):
+            i, name, email, phone, orders, channels = rng.choice(people)
+            channel = rng.choices([c for c, _ in CHANNELS], weights=[w for _, w in CHANNELS])[0]
+            channel = channel if channel in channels else "email"
+            subject, body = rng.choice(TOPICS)
+            order = rng.choice(orders)
+            sender = _identity_for(channel, i, email, phone)
+            sender = Identity(sender.kind, sender.value, name)
+            started = now - timedelta(days=rng.uniform(0, 30), minutes=rng.randint(0, 600))
+            turns = rng.randint(1, 4)
+            last_ticket = None
+            previous_id = None
+            for turn in range(turns):
+                at = started + timedelta(hours=turn * rng.uniform(1, 20))
+                if at > now:
+                    break
+                if turn % 2 == 0:
+                    external_id = (f"<demo-{n}-{turn}@example.com>" if channel == "email" else f"demo-{n}-{turn}")
+                    message = InboundMessage(
+                        channel=channel, external_id=external_id, sender=sender,
+                        subject=subject if channel == "email" else None,
+                        text=(body.format(order=order) if turn == 0 else rng.choice(FOLLOW_UPS)), html=None,
+                        attachments=[], received_at=at, account="support@demo.test" if channel == "email" else None,
+                        thread_keys=ThreadKeys(in_reply_to=previous_id,
+                                               platform_thread_id=None if channel == "email" else f"demo-thread-{n}"))
+                    async with sessions() as session:
+                        result = await ingest(session, message, settings=settings)
+                    last_ticket, previous_id = result.ticket_id, external_id
+                else:
+                    external_id = f"<demo-reply-{n}-{turn}@{settings.mail_domain}>"
+                    agent_id, reply = rng.choice(agent_ids), rng.choice(AGENT_REPLIES).format(order=order)
+                    status = rng.choice(["open", "pending", "solved", "solved", "closed"])
+                    async with sessions() as session:
+                        if await session.scalar(select(Message.id).where(Message.channel == channel,
+                                                                         Message.external_id == external_id)):
+                            previous_id = external_id
+                            continue
+                        ticket = await session.get(Ticket, last_ticket)
+                        session.add(Message(ticket_id=ticket.id, direction="outbound", channel=channel,
+                                            external_id=external_id, agent_id=agent_id,
+                                            text=reply,
+                                            delivery_status="sent", sent_at=at, created_at=at, updated_at=at))
+                        ticket.assignee_id = agent_id
+                        ticket.first_responded_at = ticket.first_responded_at or at
+                        ticket.first_response_due_at = None
+                        ticket.last_outbound_at = at
+                        ticket.status = status
+                        if ticket.status == "solved":
+                            ticket.solved_at = at
+                        await session.commit()
+                    previous_id = external_id
+            if progress and (n + 1) % 50 == 0:
+                print(f"demo: {n + 1}/{tickets} conversations", flush=True)
+    finally:
+        await engine.dispose()
+    return DEMO_LOGIN

@@ -1,0 +1,1 @@
+"""Web surface: console (HTML + htmx), REST API, webhooks, health and metrics."""

@@ -1,0 +1,42 @@
+"""Who is signed in, and what their role lets them do: checked on every console route."""
+from __future__ import annotations
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.models import Agent
+
+ROLE_RANK = {"agent": 1, "lead": 2, "admin": 3}
+
+
+async def current_agent(request: Request, db: AsyncSession) -> Agent:
+    """Dependency: the signed-in, active agent, or 401 (which the console turns into the login page)."""
+    agent_id = request.session.get("agent_id") if request.scope.get("session") is not None else None
+    agent = await db.get(Agent, agent_id) if agent_id else None
+    if agent is None or not agent.active:
+        raise NotAuthorizedException("sign in to continue")
+    request.scope["state"]["agent_role"] = agent.role
+    return agent
+
+
+def requires_role(minimum: str):
+    """Guard: the route is for `minimum` and above (agent < lead < admin)."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        session = connection.scope.get("session") or {}
+        role = session.get("role")
+        if not session.get("agent_id"):
+            raise NotAuthorizedException("sign in to continue")
+        if ROLE_RANK.get(role, 0) < ROLE_RANK[minimum]:
+            raise PermissionDeniedException(f"this page is for {minimum}s and above")
+
+    guard.__name__ = f"requires_{minimum}"
+    return guard
+
+
+signed_in = requires_role("agent")
+lead_only = requires_role("lead")
+admin_only = requires_role("admin")

@@ -1,0 +1,1 @@
+"""The HTMX agent console: one controller module per screen."""
