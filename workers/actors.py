@@ -4,30 +4,48 @@ from __future__ import annotations
 import asyncio
 
 import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import Middleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpdesk import outbox
 from helpdesk.db import make_engine, make_session_factory
 from workers.broker import current_settings
 
-# asyncpg connections belong to the event loop that opened them: one engine per loop.
-_engines: dict[int, tuple[AsyncEngine, async_sessionmaker[AsyncSession]]] = {}
+# asyncpg connections belong to the event loop that opened them: one engine per (loop, database).
+# Keyed by the loop object, not id(loop): a stopped worker's loop id can be reused by the next one.
+_engines: dict[tuple[asyncio.AbstractEventLoop, str], tuple[AsyncEngine, async_sessionmaker[AsyncSession]]] = {}
 
 
 def sessions() -> async_sessionmaker[AsyncSession]:
-    loop = asyncio.get_running_loop()
-    entry = _engines.get(id(loop))
+    settings = current_settings()
+    key = (asyncio.get_running_loop(), settings.async_database_url)
+    entry = _engines.get(key)
     if entry is None:
-        engine = make_engine(current_settings())
-        entry = _engines[id(loop)] = (engine, make_session_factory(engine))
+        engine = make_engine(settings)
+        entry = _engines[key] = (engine, make_session_factory(engine))
     return entry[1]
 
 
 async def dispose_engines() -> None:
-    loop_id = id(asyncio.get_running_loop())
-    entry = _engines.pop(loop_id, None)
-    if entry:
-        await entry[0].dispose()
+    """Close the connections this event loop opened."""
+    loop = asyncio.get_running_loop()
+    for key in [k for k in _engines if k[0] is loop]:
+        engine, _ = _engines.pop(key)
+        await engine.dispose()
+
+
+class DisposeEngines(Middleware):
+    """Closes the worker's database connections while its event loop still runs.
+
+    Added after `AsyncIO`: `after_*` hooks run in reverse order, so this one runs before
+    AsyncIO stops the loop.
+    """
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        thread = get_event_loop_thread()
+        if thread is not None:
+            thread.run_coroutine(dispose_engines())
 
 
 # Outbox retries are ours (back-off stored on the row, see helpdesk/outbox.py), not Dramatiq's.
@@ -55,4 +73,6 @@ def rebind(broker: dramatiq.Broker) -> None:
     for actor in ACTORS:
         actor.broker = broker
         broker.declare_actor(actor)
+    if not any(isinstance(m, DisposeEngines) for m in broker.middleware):
+        broker.add_middleware(DisposeEngines())
     outbox.set_enqueuer(_enqueue_delivery)
