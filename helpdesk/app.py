@@ -76,6 +76,7 @@ def _channels_backend(settings: Settings):
 
 
 def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
     channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)

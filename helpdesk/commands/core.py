@@ -148,20 +148,21 @@ def register(cli: click.Group) -> None:
 
         settings = settings_of(ctx)
 
-        async def _create() -> int:
+        async def _create() -> tuple[int, str]:
             engine = make_engine(settings)
             try:
                 async with make_session_factory(engine)() as session:
-                    return (await create_agent(session, email=email, name=name, role=role, password=password,
-                                               team=team)).id
+                    agent = await create_agent(session, email=email, name=name, role=role, password=password,
+                                               team=team)
+                    return agent.id, agent.email
             finally:
                 await engine.dispose()
 
         try:
-            agent_id = run(_create())
+            agent = run(_create())
         except AgentError as exc:
             raise CliError(str(exc)) from None
-        console.print(f"agent {email} created (id {agent_id}, role {role})")
+        console.print(f"agent {agent[1]} created (id {agent[0]}, role {role})")
 
 
 def _wait_for_signal() -> None:

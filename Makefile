@@ -1,0 +1,24 @@
+# Two commands on a fresh machine: `make demo` runs the helpdesk, `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test system-packages bench
+
+$(BIN)/helpdesk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+system-packages:
+	bash .ci/system-packages
+
+demo: $(BIN)/helpdesk
+	$(BIN)/helpdesk serve --demo
+
+test: system-packages $(BIN)/helpdesk
+	$(BIN)/pytest -q -p no:cacheprovider
+
+bench: $(BIN)/helpdesk
+	$(BIN)/helpdesk bench ingest --n 20000
