@@ -22,6 +22,14 @@ REDIS_URL = os.environ.get("HELPDESK_TEST_REDIS", "redis://127.0.0.1:6379/15")
 CORPUS = Path(os.environ.get("HELPDESK_CORPUS_DIR", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
 
 
+def run_sync(coro):
+    """asyncio.run in a fresh thread: works even where a loop is running (Playwright's sync API)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def missing_component(what: str) -> None:
     """Under CI a missing real component fails the test; on a laptop it skips."""
     if IN_CI:
@@ -71,9 +79,9 @@ def postgres_url():
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    run_sync(create())
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_TEST_DB
-    asyncio.run(drop())
+    run_sync(drop())
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +94,7 @@ def sqlite_template(tmp_path_factory) -> Path:
         await upgrade(engine)
         await engine.dispose()
 
-    asyncio.run(create())
+    run_sync(create())
     return path
 
 
@@ -107,7 +115,7 @@ def database_url(request, tmp_path) -> str:
         shutil.copy(template, path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
-    asyncio.run(_truncate_postgres(url))
+    run_sync(_truncate_postgres(url))
     return url
 
 
