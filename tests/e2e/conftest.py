@@ -29,7 +29,8 @@ class LiveServer:
     process: subprocess.Popen
 
 
-@pytest.fixture(scope="session")
+# module scope: the sync API keeps an event loop running, which async tests elsewhere must not meet
+@pytest.fixture(scope="module")
 def playwright_instance():
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
         missing_component(f"Chromium at {CHROMIUM}")
@@ -39,7 +40,7 @@ def playwright_instance():
         yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance):
     browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
     yield browser

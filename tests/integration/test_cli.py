@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, free_port, missing_component, port_open
+from tests.conftest import PG_ADMIN_URL, free_port, missing_component, port_open, run_sync
 
 HELPDESK = [sys.executable, "-m", "helpdesk"]
 
@@ -38,9 +38,9 @@ def empty_database_url(request, tmp_path):
         finally:
             await conn.close()
 
-    asyncio.run(sql(f'CREATE DATABASE "{name}"'))
+    run_sync(sql(f'CREATE DATABASE "{name}"'))
     yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_sync(sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def helpdesk(args: list[str], env: dict, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
@@ -70,7 +70,7 @@ def sql_count(env: dict, table: str) -> int:
         finally:
             await engine.dispose()
 
-    return asyncio.run(count())
+    return run_sync(count())
 
 
 def test_db_upgrade_creates_schema_on_empty_database(cli_env, tmp_path):
