@@ -8,6 +8,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from channels.email import imap
 from helpdesk import outbox
 from helpdesk.db import make_engine, make_session_factory
 from workers.broker import current_settings
@@ -61,7 +62,13 @@ async def sweep_outbox() -> None:
         await outbox.sweep(session, settings=current_settings())
 
 
-ACTORS = [deliver_message, sweep_outbox]
+@dramatiq.actor(queue_name="schedule", max_retries=0, time_limit=30 * 60 * 1000)
+async def poll_mailboxes() -> None:
+    # the bookmark advances per batch, so a run cut short by the time limit resumes where it stopped
+    await imap.poll_mailboxes(sessions(), settings=current_settings())
+
+
+ACTORS = [deliver_message, sweep_outbox, poll_mailboxes]
 
 
 def _enqueue_delivery(message_id: int, delay_seconds: float) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-# (actor name, every N seconds). Mailbox polling and the SLA sweep join here.
+# (actor name, every N seconds). The SLA sweep joins here.
 JOBS: list[tuple[str, int]] = [
     ("sweep_outbox", 30),
+    ("poll_mailboxes", 60),  # the safety net under IMAP IDLE, and the only reader where IDLE is off
 ]
 
 

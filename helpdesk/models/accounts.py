@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.models.base import Base, utcnow
@@ -25,6 +25,8 @@ class Mailbox(Base):
     processed_folder: Mapped[str | None] = mapped_column(String(200))
     mark_seen: Mapped[bool] = mapped_column(default=False)
     use_idle: Mapped[bool] = mapped_column(default=True)
+    # Opt-in: an acknowledgement to every new ticket is a choice each support address makes.
+    auto_ack: Mapped[bool] = mapped_column(default=False, server_default=false())
     smtp_host: Mapped[str | None] = mapped_column(String(255))
     smtp_port: Mapped[int] = mapped_column(default=587)
     smtp_security: Mapped[str] = mapped_column(String(10), default="starttls")

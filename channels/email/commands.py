@@ -1,0 +1,352 @@
+"""CLI for the email channel: mailboxes, polling, mail import and the quarantine."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from helpdesk.cli import CliError, run, settings_of
+from helpdesk.db import make_engine, make_session_factory
+from helpdesk.migrate import upgrade
+from helpdesk.models import Mailbox, QuarantinedMessage
+from helpdesk.settings import Settings
+
+out = Console()
+err = Console(stderr=True)
+
+
+async def _with_sessions(settings: Settings, work):
+    """Run `work(sessions)` on the database of the settings, migrated to head first (like `serve`)."""
+    engine = make_engine(settings)
+    try:
+        await upgrade(engine)
+        return await work(make_session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(mailboxes)
+    cli.add_command(mail)
+    cli.add_command(quarantine)
+    # `import` may be shared with other domains (orders, ...): join the group if it exists
+    group = cli.commands.get("import")
+    if group is None:
+        group = click.Group("import", help="Bring data in from other systems.")
+        cli.add_command(group)
+    group.add_command(import_mail)
+
+
+# --------------------------------------------------------------------------- mailboxes
+
+@click.group()
+def mailboxes() -> None:
+    """Support mailboxes: where email comes in (IMAP) and goes out (SMTP)."""
+
+
+@mailboxes.command("add")
+@click.argument("address")
+@click.option("--name", help="Shown as the sender name when no agent name applies.")
+@click.option("--imap-host", required=True)
+@click.option("--imap-port", type=int, help="Default: 993 for tls, 143 otherwise.")
+@click.option("--imap-security", type=click.Choice(["tls", "starttls", "none"]), default="tls", show_default=True)
+@click.option("--imap-user", help="Default: the address.")
+@click.option("--imap-password", envvar="HELPDESK_IMAP_PASSWORD", help="Or HELPDESK_IMAP_PASSWORD.")
+@click.option("--oauth2-token", envvar="HELPDESK_IMAP_OAUTH2_TOKEN", help="XOAUTH2 access token instead of a password.")
+@click.option("--folder", default="INBOX", show_default=True)
+@click.option("--processed-folder", help="Move processed mail here.")
+@click.option("--mark-seen/--no-mark-seen", default=False, show_default=True)
+@click.option("--idle/--no-idle", "use_idle", default=True, show_default=True)
+@click.option("--smtp-host")
+@click.option("--smtp-port", type=int, help="Default: 465 for tls, 587 for starttls, 25 for none.")
+@click.option("--smtp-security", type=click.Choice(["tls", "starttls", "none"]), default="starttls", show_default=True)
+@click.option("--smtp-user")
+@click.option("--smtp-password", envvar="HELPDESK_SMTP_PASSWORD", help="Or HELPDESK_SMTP_PASSWORD.")
+@click.option("--auto-ack/--no-auto-ack", default=False, show_default=True, help="Acknowledge new tickets by email.")
+@click.option("--since", help="On first connection also import mail since this date (YYYY-MM-DD).")
+@click.pass_context
+def mailboxes_add(ctx: click.Context, address: str, since: str | None, **options) -> None:
+    """Add a mailbox (secrets are stored, never printed)."""
+    from channels.email.imap import parse_since
+
+    address = address.strip().lower()
+    options["imap_port"] = options["imap_port"] or (993 if options["imap_security"] == "tls" else 143)
+    options["smtp_port"] = options["smtp_port"] or {"tls": 465, "starttls": 587, "none": 25}[options["smtp_security"]]
+    if not options["imap_password"] and not options["oauth2_token"]:
+        raise CliError("give --imap-password (or HELPDESK_IMAP_PASSWORD) or --oauth2-token")
+    try:
+        since_date = parse_since(since)
+    except ValueError:
+        raise CliError(f"--since must be a date like 2026-01-31, not {since!r}") from None
+
+    async def work(sessions):
+        from datetime import datetime, timezone
+
+        async with sessions() as session:
+            if await session.scalar(select(Mailbox.id).where(Mailbox.address == address)):
+                raise CliError(f"mailbox {address} exists already; remove it first to change it")
+            mailbox = Mailbox(address=address, **options)
+            if since_date:
+                mailbox.backfill_since = datetime(since_date.year, since_date.month, since_date.day, tzinfo=timezone.utc)
+            session.add(mailbox)
+            await session.commit()
+
+    run(_with_sessions(settings_of(ctx), work))
+    err.print(f"added mailbox {address}")
+
+
+@mailboxes.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def mailboxes_list(ctx: click.Context, as_json: bool) -> None:
+    """List mailboxes and their state (no secrets)."""
+    async def work(sessions):
+        async with sessions() as session:
+            return list(await session.scalars(select(Mailbox).order_by(Mailbox.address)))
+
+    rows = run(_with_sessions(settings_of(ctx), work))
+    described = [_describe(m) for m in rows]
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    table = Table("address", "imap", "smtp", "folder", "idle", "auto-ack", "last uid", "last poll", "error")
+    for m in described:
+        table.add_row(m["address"], m["imap"], m["smtp"] or "-", m["folder"], "yes" if m["idle"] else "no",
+                      "yes" if m["auto_ack"] else "no", str(m["last_uid"]), m["last_polled_at"] or "never",
+                      m["last_error"] or "")
+    out.print(table)
+
+
+def _describe(m: Mailbox) -> dict:
+    return {
+        "address": m.address,
+        "imap": f"{m.imap_security}://{m.imap_user or m.address}@{m.imap_host}:{m.imap_port}"
+                + (" (oauth2)" if m.oauth2_token else ""),
+        "smtp": f"{m.smtp_security}://{m.smtp_host}:{m.smtp_port}" if m.smtp_host else None,
+        "folder": m.folder, "idle": m.use_idle, "auto_ack": m.auto_ack, "active": m.active,
+        "uidvalidity": m.uidvalidity, "last_uid": m.last_uid,
+        "last_polled_at": m.last_polled_at.isoformat(timespec="seconds") if m.last_polled_at else None,
+        "last_error": m.last_error,
+    }
+
+
+@mailboxes.command("test")
+@click.argument("address")
+@click.pass_context
+def mailboxes_test(ctx: click.Context, address: str) -> None:
+    """Log in to IMAP (and SMTP, if set) without reading or sending anything."""
+    import aiosmtplib
+
+    from channels.email.imap import connect
+
+    mailbox = run(_with_sessions(settings_of(ctx), lambda s: _mailbox(s, address)))
+    try:
+        client = connect(mailbox, timeout=15)
+        try:
+            info = client.select_folder(mailbox.folder, readonly=True)
+            idle = client.has_capability("IDLE")
+        finally:
+            client.logout()
+    except Exception as error:  # noqa: BLE001 - report any failure as one line
+        raise CliError(f"IMAP {mailbox.imap_host}:{mailbox.imap_port}: {type(error).__name__}: {error}") from None
+    err.print(f"IMAP ok: {mailbox.folder} has {info.get(b'EXISTS', 0)} messages; IDLE {'yes' if idle else 'no'}")
+    if mailbox.smtp_host:
+        async def smtp_check():
+            smtp = aiosmtplib.SMTP(hostname=mailbox.smtp_host, port=mailbox.smtp_port, timeout=15,
+                                   use_tls=mailbox.smtp_security == "tls",
+                                   start_tls=mailbox.smtp_security == "starttls")
+            await smtp.connect()
+            if mailbox.smtp_user:
+                await smtp.login(mailbox.smtp_user, mailbox.smtp_password or "")
+            await smtp.quit()
+
+        try:
+            run(smtp_check())
+        except Exception as error:  # noqa: BLE001
+            raise CliError(f"SMTP {mailbox.smtp_host}:{mailbox.smtp_port}: {type(error).__name__}: {error}") from None
+        err.print("SMTP ok")
+
+
+@mailboxes.command("remove")
+@click.argument("address")
+@click.pass_context
+def mailboxes_remove(ctx: click.Context, address: str) -> None:
+    """Remove a mailbox (its tickets and messages stay)."""
+    async def work(sessions):
+        mailbox = await _mailbox(sessions, address)
+        async with sessions() as session:
+            await session.delete(await session.get(Mailbox, mailbox.id))
+            await session.commit()
+
+    run(_with_sessions(settings_of(ctx), work))
+    err.print(f"removed mailbox {address}")
+
+
+async def _mailbox(sessions, address: str) -> Mailbox:
+    async with sessions() as session:
+        mailbox = await session.scalar(select(Mailbox).where(Mailbox.address == address.strip().lower()))
+    if mailbox is None:
+        raise CliError(f"no mailbox {address}; see `helpdesk mailboxes list`")
+    return mailbox
+
+
+# --------------------------------------------------------------------------- mail poll
+
+@click.group()
+def mail() -> None:
+    """Read mail from the mailboxes."""
+
+
+@mail.command("poll")
+@click.option("--once", is_flag=True, help="Poll once and exit (default: keep listening with IDLE).")
+@click.option("--mailbox", "address", help="Only this mailbox.")
+@click.option("--since", help="Also import older mail since this date (YYYY-MM-DD), skipping what is known.")
+@click.pass_context
+def mail_poll(ctx: click.Context, once: bool, address: str | None, since: str | None) -> None:
+    """Fetch new mail into tickets."""
+    from channels.email.imap import IdleSupervisor, parse_since, poll_mailboxes
+
+    settings = settings_of(ctx)
+    try:
+        since_date = parse_since(since)
+    except ValueError:
+        raise CliError(f"--since must be a date like 2026-01-31, not {since!r}") from None
+    if address:
+        run(_with_sessions(settings, lambda s: _mailbox(s, address)))
+    reports = run(_with_sessions(settings, lambda s: poll_mailboxes(s, settings=settings, address=address,
+                                                                    since=since_date)))
+    failed = [r for r in reports if isinstance(r, Exception)]
+    for report in reports:
+        if not isinstance(report, Exception):
+            err.print(f"{report.mailbox}: {report.ingested} ingested, {report.duplicates} duplicates, "
+                      f"{report.quarantined} quarantined, {report.tickets_created} new tickets")
+    for error in failed:
+        err.print(f"[red]{error}[/red]")
+    if once:
+        if failed:
+            raise CliError(f"{len(failed)} mailbox(es) could not be read")
+        return
+    if address:
+        raise CliError("listening is for all mailboxes; use --once with --mailbox")
+    supervisor = IdleSupervisor(settings)
+    supervisor.start()
+    err.print("listening for new mail (IMAP IDLE); Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    finally:
+        supervisor.stop()
+
+
+# --------------------------------------------------------------------------- import mail
+
+@dataclass
+class ImportSummary:
+    ingested: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    tickets_created: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"ingested": self.ingested, "duplicates": self.duplicates,
+                "quarantined": self.quarantined, "tickets_created": self.tickets_created}
+
+
+async def import_files(sessions, paths: list[Path], *, settings: Settings, progress=None) -> ImportSummary:
+    """Ingest mail files in date order through the same path as IMAP."""
+    from channels.email.mailfiles import find_mail
+    from channels.email.receive import own_addresses, quarantine, receive_raw
+    from helpdesk.files import store_blob
+
+    found = find_mail(paths)
+    summary = ImportSummary()
+    async with sessions() as session:
+        own = await own_addresses(session)
+    task = progress.add_task("importing mail", total=len(found)) if progress else None
+    for item in found:
+        try:
+            raw = item.load()
+        except OSError as error:
+            # unreadable on disk: nothing to keep but the fact, so quarantine a note of it
+            ref = store_blob(settings.raw_mail_dir, f"unreadable: {item.label}".encode())
+            await quarantine(sessions, ref, f"{item.label}: {error}", account=None)
+            summary.quarantined += 1
+        else:
+            outcome = await receive_raw(sessions, raw, settings=settings, account=None, own=own)
+            if outcome.status == "quarantined":
+                summary.quarantined += 1
+            elif outcome.status == "duplicate":
+                summary.duplicates += 1
+            else:
+                summary.ingested += 1
+                summary.tickets_created += bool(outcome.result.created_ticket)
+        if progress:
+            progress.advance(task)
+    return summary
+
+
+@click.command("mail")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.pass_context
+def import_mail(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Import .eml files, mbox files and Maildir folders, oldest first."""
+    settings = settings_of(ctx)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=as_json) as progress:
+        summary = run(_with_sessions(settings, lambda s: import_files(s, list(paths), settings=settings,
+                                                                      progress=progress)))
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    else:
+        err.print(f"{summary.ingested} ingested ({summary.tickets_created} new tickets), "
+                  f"{summary.duplicates} duplicates, {summary.quarantined} quarantined")
+
+
+# --------------------------------------------------------------------------- quarantine
+
+@click.group()
+def quarantine() -> None:
+    """Inbound mail that could not be ingested: kept with its reason."""
+
+
+@quarantine.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include resolved entries.")
+@click.pass_context
+def quarantine_list(ctx: click.Context, show_all: bool) -> None:
+    async def work(sessions):
+        query = select(QuarantinedMessage).order_by(QuarantinedMessage.id)
+        if not show_all:
+            query = query.where(QuarantinedMessage.resolved_at.is_(None))
+        async with sessions() as session:
+            return list(await session.scalars(query))
+
+    rows = run(_with_sessions(settings_of(ctx), work))
+    table = Table("id", "received", "account", "reason", "raw", "resolved")
+    for row in rows:
+        table.add_row(str(row.id), row.received_at.isoformat(timespec="seconds"), row.account or "-", row.reason,
+                      row.raw_ref[:12], f"ticket {row.resolved_ticket_id}" if row.resolved_at else "")
+    out.print(table)
+
+
+@quarantine.command("reingest")
+@click.argument("quarantine_id", type=int)
+@click.pass_context
+def quarantine_reingest(ctx: click.Context, quarantine_id: int) -> None:
+    """Try a quarantined message again."""
+    from channels.email.receive import NotQuarantined, reingest
+
+    settings = settings_of(ctx)
+    try:
+        outcome = run(_with_sessions(settings, lambda s: reingest(s, quarantine_id, settings=settings)))
+    except NotQuarantined as error:
+        raise CliError(str(error)) from None
+    if outcome.status == "quarantined":
+        raise CliError(f"still failing; see `helpdesk quarantine list` (id {outcome.quarantine_id})")
+    err.print(f"ingested into ticket {outcome.result.ticket_id}")
