@@ -65,6 +65,7 @@ def _identities_json(dialect: str):
         select(CustomerIdentity.kind, CustomerIdentity.value)
         .where(CustomerIdentity.customer_id == Customer.id)
         .order_by(CustomerIdentity.id)
+        .correlate(Customer)  # SQLite < 3.44 has no ORDER BY inside aggregates: order in a correlated derived table
         .subquery()
     )
     obj = func.json_object(literal("kind"), inner.c.kind, literal("value"), inner.c.value)

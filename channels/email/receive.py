@@ -44,12 +44,14 @@ async def own_addresses(session: AsyncSession) -> frozenset[str]:
 
 
 async def receive_raw(
-    sessions: Sessions, raw: bytes, *, settings: Settings, account: str | None, own: frozenset[str] | None = None
+    sessions: Sessions, raw: bytes, *, settings: Settings, account: str | None, own: frozenset[str] | None = None,
+    auto_ack: bool | None = None,
 ) -> ReceiveOutcome:
     """Store, parse and ingest one raw email in its own unit of work; quarantine it on any failure.
 
     Raises only when even the quarantine cannot be written (database down): the caller must
-    then not count the message as processed, so it is read again later.
+    then not count the message as processed, so it is read again later. A poller passes
+    `own` and the mailbox's `auto_ack` it already knows, saving two queries per message.
     """
     raw_ref = store_blob(settings.raw_mail_dir, raw)
     external_id = None
@@ -67,7 +69,7 @@ async def receive_raw(
             quarantine_id = await quarantine(sessions, raw_ref, _reason(error), account=account)
             return ReceiveOutcome("quarantined", raw_ref, external_id, quarantine_id=quarantine_id)
         acknowledged = False
-        if result.created_ticket and not result.bounce:
+        if result.created_ticket and not result.bounce and auto_ack is not False:
             try:
                 acknowledged = await acknowledge(session, message, result, settings=settings, own=own)
             except Exception:  # noqa: BLE001 - the ticket is committed; a missed acknowledgement is not worth losing it

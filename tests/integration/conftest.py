@@ -1,64 +1,15 @@
 """Real mail servers for integration tests: Dovecot (IMAP) and aiosmtpd (SMTP)."""
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
 import subprocess
-import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
 
-from tests.conftest import free_port, missing_component, port_open
-
-DOVECOT = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
-
-DOVECOT_CONF = """
-protocols = imap
-listen = 127.0.0.1
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = {root}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-{users}
-first_valid_uid = {uid}
-mail_uid = {uid}
-mail_gid = {gid}
-mail_location = maildir:{root}/mail/%u
-mailbox_idle_check_interval = 1 secs
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-service imap-login {{
-  chroot =
-}}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={root}/home/%u
-}}
-protocol imap {{
-  mail_max_userip_connections = 100
-}}
-"""
+from tests.conftest import free_port, missing_component
+from tests.support.dovecot import DOVECOT, start_dovecot
 
 
 @dataclass
@@ -98,43 +49,10 @@ def dovecot() -> Dovecot:
     """A real Dovecot from a temporary config on a free loopback port, mail in a temporary Maildir."""
     if DOVECOT is None:
         missing_component("Dovecot (apt-get install dovecot-imapd)")
-    # not under pytest's tmp_path: its parents are private to us, and Dovecot drops privileges
-    root = Path(tempfile.mkdtemp(prefix="helpdesk-dovecot-"))
-    for sub in ("run", "state", "mail", "home"):
-        (root / sub).mkdir()
-    if os.geteuid() == 0:
-        # Dovecot refuses mail access as root: the mail belongs to its own unprivileged user
-        account = pwd.getpwnam("dovecot")
-        uid, gid = account.pw_uid, account.pw_gid
-        users = "default_login_user = dovenull\ndefault_internal_user = dovecot"
-        for path in (root, *root.rglob("*")):
-            os.chown(path, uid, gid)
-        os.chmod(root, 0o755)
-    else:
-        uid, gid = os.getuid(), os.getgid()
-        me = pwd.getpwuid(uid).pw_name
-        users = f"default_login_user = {me}\ndefault_internal_user = {me}"
     user, password = "support@shop.test", "imap-secret"
-    (root / "passwd").write_text(f"{user}:{{PLAIN}}{password}::::::\n")
-    port = free_port()
-    config = root / "dovecot.conf"
-    config.write_text(DOVECOT_CONF.format(root=root, port=port, uid=uid, gid=gid, users=users))
-    process = subprocess.Popen([DOVECOT, "-F", "-c", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while not port_open("127.0.0.1", port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            output = process.stdout.read().decode(errors="replace") if process.poll() is not None else ""
-            process.kill()
-            log = (root / "dovecot.log").read_text() if (root / "dovecot.log").exists() else ""
-            pytest.fail(f"Dovecot did not start: {output}\n{log}")
-        time.sleep(0.05)
-    yield Dovecot("127.0.0.1", port, user, password, root, process)
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    shutil.rmtree(root, ignore_errors=True)
+    server = start_dovecot(user, password)
+    yield Dovecot("127.0.0.1", server.port, user, password, server.root, server.process)
+    server.stop()
 
 
 @dataclass
