@@ -21,17 +21,27 @@ class Calendar:
         return not self.weekly_hours
 
     def intervals_on(self, day: date) -> list[tuple[datetime, datetime]]:
-        """Open intervals of one local day, as aware datetimes."""
+        """Open intervals that start on one local day, as UTC datetimes.
+
+        UTC, because arithmetic between two datetimes sharing a ZoneInfo is wall-clock
+        arithmetic: across a DST change 08:00-18:00 would count 10 hours instead of 9 or 11.
+        A span ending at or before it starts ("22:00"-"06:00") runs past midnight.
+        """
         if day in self.holidays:
             return []
         tz = ZoneInfo(self.timezone)
         result = []
         for start, end in self.weekly_hours.get(DAYS[day.weekday()], []):
             opens = datetime.combine(day, time.fromisoformat(start), tz)
-            closes = datetime.combine(day, time.fromisoformat(end), tz) if end != "24:00" else (
-                datetime.combine(day + timedelta(days=1), time(0), tz)
-            )
-            result.append((opens, closes))
+            if end == "24:00":
+                closes = datetime.combine(day + timedelta(days=1), time(0), tz)
+            else:
+                closes = datetime.combine(day, time.fromisoformat(end), tz)
+                if closes <= opens:
+                    closes = datetime.combine(day + timedelta(days=1), time.fromisoformat(end), tz)
+            opens, closes = opens.astimezone(timezone.utc), closes.astimezone(timezone.utc)
+            if closes > opens:  # a span inside a skipped DST hour has no length
+                result.append((opens, closes))
         return result
 
 
@@ -44,20 +54,24 @@ def calendar_from_row(timezone_name: str, weekly_hours: dict, holidays: list) ->
 
 
 def add_business_time(start: datetime, minutes: float, calendar: Calendar | None) -> datetime:
-    """The moment `minutes` of business time after `start`."""
+    """The moment `minutes` of business time after `start` (as UTC)."""
     if calendar is None or calendar.always_open:
-        return start + timedelta(minutes=minutes)
+        return (start + timedelta(minutes=minutes)).astimezone(timezone.utc)
     remaining = timedelta(minutes=minutes)
-    local = start.astimezone(ZoneInfo(calendar.timezone))
-    day = local.date()
-    for _ in range(366 * 2):  # a calendar open at least once in two years ends the loop
+    start = start.astimezone(timezone.utc)
+    # from the day before: an overnight span that opened yesterday may still be open
+    day = start.astimezone(ZoneInfo(calendar.timezone)).date() - timedelta(days=1)
+    closed_days = 0
+    while closed_days < 366 * 2:  # sparse calendars may take long; one never open must not loop forever
+        closed_days += 1
         for opens, closes in calendar.intervals_on(day):
-            begin = max(opens, local)
+            begin = max(opens, start)
             if begin >= closes:
                 continue
+            closed_days = 0
             available = closes - begin
             if remaining <= available:
-                return (begin + remaining).astimezone(timezone.utc)
+                return begin + remaining
             remaining -= available
         day += timedelta(days=1)
     raise ValueError("calendar has no business hours in the next two years")
@@ -70,12 +84,13 @@ def business_minutes_between(start: datetime, end: datetime, calendar: Calendar 
     if calendar is None or calendar.always_open:
         return (end - start).total_seconds() / 60
     tz = ZoneInfo(calendar.timezone)
-    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     total = timedelta()
-    day = local_start.date()
-    while day <= local_end.date():
+    day = start.astimezone(tz).date() - timedelta(days=1)
+    last = end.astimezone(tz).date()
+    while day <= last:
         for opens, closes in calendar.intervals_on(day):
-            begin, finish = max(opens, local_start), min(closes, local_end)
+            begin, finish = max(opens, start), min(closes, end)
             if finish > begin:
                 total += finish - begin
         day += timedelta(days=1)
