@@ -21,8 +21,12 @@ async def _upgrade(settings: Settings) -> None:
         await engine.dispose()
 
 
-def start_background_services(settings: Settings, *, worker: bool, scheduler: bool, threads: int = 4):
-    """Broker (+ in-process worker) and schedule for this process; returns a stop function."""
+def start_background_services(settings: Settings, *, worker: bool, scheduler: bool, listen: bool, threads: int = 4):
+    """Broker (+ in-process worker), schedule and IMAP IDLE listeners for this process; returns a stop function.
+
+    IDLE listeners run in one process type only (serve embedded, the scheduler in production): one
+    IMAP connection per mailbox, not one per worker.
+    """
     from workers.broker import setup_broker, start_worker
     from workers.schedule import build_scheduler
 
@@ -32,11 +36,9 @@ def start_background_services(settings: Settings, *, worker: bool, scheduler: bo
     if sched:
         sched.start()
     extras = []
-    try:
-        from channels.email.idle import IdleSupervisor
-    except ModuleNotFoundError:
-        IdleSupervisor = None  # noqa: N806 - the email adapter is optional while it is being written
-    if worker and IdleSupervisor is not None:
+    if listen:
+        from channels.email.imap import IdleSupervisor
+
         supervisor = IdleSupervisor(settings)
         supervisor.start()
         extras.append(supervisor)
@@ -76,7 +78,8 @@ def register(cli: click.Group) -> None:
         in_process = settings.broker_url is None
         if in_process and no_worker:
             raise CliError("--no-worker needs HELPDESK_BROKER_URL: without a broker nobody would run the jobs")
-        stop = start_background_services(settings, worker=in_process or not no_worker, scheduler=in_process)
+        stop = start_background_services(settings, worker=in_process or not no_worker, scheduler=in_process,
+                                         listen=in_process)
         url = f"http://{host}:{port}"
         console.print(f"[bold green]Helpdesk[/] running at [link={url}/console]{url}/console[/link] "
                       f"(database: {'SQLite ' + str(settings.sqlite_path) if settings.is_sqlite else 'PostgreSQL'})")
@@ -91,7 +94,7 @@ def register(cli: click.Group) -> None:
     @click.option("--threads", default=4, show_default=True, type=int)
     @click.pass_context
     def worker(ctx, threads: int) -> None:
-        """Run a Dramatiq worker (needs HELPDESK_BROKER_URL) with the mailbox listeners."""
+        """Run a Dramatiq worker (needs HELPDESK_BROKER_URL)."""
         settings = settings_of(ctx)
         if settings.broker_url is None:
             raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the worker in-process instead")
@@ -99,7 +102,7 @@ def register(cli: click.Group) -> None:
             from helpdesk import live
 
             live.add_publisher(live.redis_publisher(settings.redis_url))
-        stop = start_background_services(settings, worker=True, scheduler=False, threads=threads)
+        stop = start_background_services(settings, worker=True, scheduler=False, listen=False, threads=threads)
         console.print(f"worker running ({threads} threads), broker {settings.broker_url.split('@')[-1]}")
         _wait_for_signal()
         stop()
@@ -114,9 +117,20 @@ def register(cli: click.Group) -> None:
         settings = settings_of(ctx)
         if settings.broker_url is None:
             raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the schedule in-process instead")
+        from channels.email.imap import IdleSupervisor
+
+        if settings.redis_url:
+            from helpdesk import live
+
+            live.add_publisher(live.redis_publisher(settings.redis_url))
         setup_broker(settings)
-        console.print("scheduler running")
-        build_scheduler(blocking=True).start()
+        supervisor = IdleSupervisor(settings)
+        supervisor.start()
+        console.print("scheduler running (with IMAP IDLE listeners)")
+        try:
+            build_scheduler(blocking=True).start()
+        finally:
+            supervisor.stop()
 
     @cli.group()
     def db() -> None:
