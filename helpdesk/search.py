@@ -1,0 +1,174 @@
+"""Ticket search: one function over SQLite FTS5 or PostgreSQL tsvector + GIN.
+
+The index (migration 0003) holds one document per ticket: subject, customer name and
+identities, message text. Every word of the query must match; the last word also matches
+as a prefix, so results follow the agent's typing.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# Below three letters a prefix matches a large part of the vocabulary: slow and useless.
+MIN_PREFIX = 3
+MAX_WORDS = 8
+MAX_LIMIT = 100
+SNIPPET_CHARS = 160
+
+# A token is a run of letters and digits: what FTS5's unicode61 produces, and what the
+# PostgreSQL index sees after helpdesk_search_vector() splits emails and paths.
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    ticket_id: int
+    number: int | None
+    subject: str
+    customer_name: str | None
+    status: str
+    channel: str
+    snippet: Markup  # escaped text with the matching words in <mark>
+    rank: float  # higher is better; comparable only within one result list
+
+
+async def search(session: AsyncSession, query: str, *, limit: int = 20) -> list[SearchHit]:
+    """Tickets matching every word of `query` (the last one as a prefix), best first."""
+    words = _words(query)
+    if not words:
+        return []
+    limit = max(1, min(limit, MAX_LIMIT))
+    if session.get_bind().dialect.name == "sqlite":
+        statement, match = _SQLITE_SEARCH, _fts5_query(words)
+    else:
+        statement, match = _POSTGRES_SEARCH, _tsquery(words)
+    rows = (await session.execute(statement, {"match": match, "limit": limit})).all()
+    if not rows:
+        return []
+    texts = await _recent_texts(session, [row.id for row in rows])
+    terms, prefix = _snippet_terms(words)
+    return [
+        SearchHit(ticket_id=row.id, number=row.number, subject=row.subject, customer_name=row.customer_name,
+                  status=row.status, channel=row.channel, rank=float(row.rank),
+                  snippet=_snippet(texts.get(row.id, []), terms, prefix))
+        for row in rows
+    ]
+
+
+_SQLITE_SEARCH = text("""
+    SELECT t.id, t.number, t.subject, c.name AS customer_name, t.status, t.channel, hit.rank
+    FROM (SELECT rowid AS ticket_id, -bm25(ticket_search, 10.0, 4.0, 1.0) AS rank
+          FROM ticket_search WHERE ticket_search MATCH :match
+          ORDER BY rank DESC, rowid DESC LIMIT :limit) AS hit
+    JOIN tickets t ON t.id = hit.ticket_id
+    LEFT JOIN customers c ON c.id = t.customer_id
+    ORDER BY hit.rank DESC, t.id DESC
+""")
+
+# Weights {D, C, B, A}: subject (A) over customer (B) over message text (D); normalisation 1
+# divides by the log of the document length, so a long thread does not win by volume alone.
+_POSTGRES_SEARCH = text("""
+    SELECT t.id, t.number, t.subject, c.name AS customer_name, t.status, t.channel, hit.rank
+    FROM (SELECT s.ticket_id, ts_rank('{0.1, 0.2, 0.4, 1.0}', s.document, q.query, 1) AS rank
+          FROM ticket_search s, to_tsquery('simple', :match) AS q(query)
+          WHERE s.document @@ q.query
+          ORDER BY rank DESC, s.ticket_id DESC LIMIT :limit) AS hit
+    JOIN tickets t ON t.id = hit.ticket_id
+    LEFT JOIN customers c ON c.id = t.customer_id
+    ORDER BY hit.rank DESC, t.id DESC
+""")
+
+_RECENT_TEXTS = text("""
+    SELECT ticket_id, text FROM (
+        SELECT ticket_id, text, row_number() OVER (PARTITION BY ticket_id ORDER BY id DESC) AS n
+        FROM messages WHERE ticket_id IN :ids) AS recent
+    WHERE n <= 20
+""").bindparams(bindparam("ids", expanding=True))
+
+
+def _words(query: str) -> list[list[str]]:
+    """The query as words, each a list of tokens: `ann@x.com` is one word of three tokens."""
+    words = [_TOKEN.findall(word.lower()) for word in query.split()]
+    return [word for word in words if word][:MAX_WORDS]
+
+
+def _is_prefix(words: list[list[str]], i: int) -> bool:
+    return i == len(words) - 1 and len(words[i][-1]) >= MIN_PREFIX
+
+
+def _fts5_query(words: list[list[str]]) -> str:
+    # Tokens are letters and digits only, so quoting them as FTS5 strings is injection-proof:
+    # OR, NOT, NEAR, column filters and quotes in the query are plain text here.
+    return " ".join(f'"{" ".join(word)}"' + ("*" if _is_prefix(words, i) else "") for i, word in enumerate(words))
+
+
+def _tsquery(words: list[list[str]]) -> str:
+    # The same shape for to_tsquery: a word's tokens are a phrase (<->), words are ANDed.
+    parts = []
+    for i, word in enumerate(words):
+        tokens = [f"'{token}'" for token in word]
+        if _is_prefix(words, i):
+            tokens[-1] += ":*"
+        parts.append(" <-> ".join(tokens))
+    return " & ".join(parts)
+
+
+async def _recent_texts(session: AsyncSession, ticket_ids: list[int]) -> dict[int, list[str]]:
+    """The last 20 message texts of each ticket, newest first: where snippets come from."""
+    texts: dict[int, list[str]] = {}
+    for ticket_id, body in await session.execute(_RECENT_TEXTS, {"ids": ticket_ids}):
+        texts.setdefault(ticket_id, []).append(body or "")
+    return texts
+
+
+def _fold(token: str) -> str:
+    """Lower case without accents, like unicode61's remove_diacritics."""
+    decomposed = unicodedata.normalize("NFKD", token.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _snippet_terms(words: list[list[str]]) -> tuple[set[str], str | None]:
+    terms = {_fold(token) for word in words for token in word}
+    prefix = _fold(words[-1][-1]) if _is_prefix(words, len(words) - 1) else None
+    return terms, prefix
+
+
+def _snippet(texts: list[str], terms: set[str], prefix: str | None) -> Markup:
+    """The best-matching passage of the newest messages, escaped, matches in <mark>."""
+    best_text, best_spans, best_score = (texts[0] if texts else ""), [], (0, 0)
+    for body in texts:
+        spans, seen = [], set()
+        for match in _TOKEN.finditer(body):
+            token = _fold(match.group())
+            if token in terms or (prefix and token.startswith(prefix)):
+                spans.append(match.span())
+                seen.add(token)
+        score = (len(seen), len(spans))
+        if score > best_score:
+            best_text, best_spans, best_score = body, spans, score
+    start = 0
+    if best_spans:
+        start = max(0, best_spans[0][0] - SNIPPET_CHARS // 4)
+        if start:
+            space = best_text.find(" ", start, best_spans[0][0])
+            start = space + 1 if space != -1 else start
+    end = min(len(best_text), start + SNIPPET_CHARS)
+    if end < len(best_text):
+        space = best_text.rfind(" ", start, end)
+        end = space if space > start else end
+    out, position = ["…" if start else ""], start
+    for span_start, span_end in best_spans:
+        if span_start < start or span_end > end:
+            continue
+        out.append(escape(best_text[position:span_start]))
+        out.append(f"<mark>{escape(best_text[span_start:span_end])}</mark>")
+        position = span_end
+    out.append(escape(best_text[position:end]))
+    out.append("…" if end < len(best_text) else "")
+    return Markup(" ".join("".join(out).split()))
