@@ -15,7 +15,7 @@ console = Console(stderr=True)
 
 # Modules that add their own commands with `register(cli)`: one place per channel.
 COMMAND_MODULES = ["helpdesk.commands.core", "helpdesk.commands.demo", "helpdesk.commands.bench",
-                   "channels.email.commands", "helpdesk.commands.export"]
+                   "channels.email.commands", "helpdesk.commands.export", "helpdesk.commands.seed"]
 
 
 class CliError(click.ClickException):
