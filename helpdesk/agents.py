@@ -53,3 +53,54 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Agen
     agent.last_login_at = utcnow()
     await session.commit()
     return agent
+
+
+async def update_agent(session: AsyncSession, agent_id: int, *, role: str | None = None, team_id: int | None | str = None,
+                       active: bool | None = None, acting_agent_id: int | None = None) -> Agent:
+    """Change an agent's role, team or active flag. Nobody can demote or deactivate themselves,
+    so a console never ends up without an admin by accident."""
+    agent = await session.get(Agent, agent_id)
+    if agent is None:
+        raise AgentError("there is no such agent")
+    if role is not None:
+        if role not in ROLES:
+            raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if agent_id == acting_agent_id and role != agent.role:
+            raise AgentError("you cannot change your own role")
+        agent.role = role
+    if team_id is not None:
+        if team_id == "none":
+            agent.team_id = None
+        elif await session.get(Team, int(team_id)) is None:
+            raise AgentError("there is no such team")
+        else:
+            agent.team_id = int(team_id)
+    if active is not None:
+        if agent_id == acting_agent_id and not active:
+            raise AgentError("you cannot deactivate yourself")
+        agent.active = active
+    await session.commit()
+    return agent
+
+
+async def create_team(session: AsyncSession, name: str, *, lead_id: int | None = None) -> Team:
+    name = name.strip()
+    if not name:
+        raise AgentError("give the team a name")
+    if await session.scalar(select(Team.id).where(Team.name == name)):
+        raise AgentError(f"a team called {name} exists already")
+    team = Team(name=name[:100], lead_id=lead_id)
+    session.add(team)
+    await session.commit()
+    return team
+
+
+async def set_team_lead(session: AsyncSession, team_id: int, lead_id: int | None) -> Team:
+    team = await session.get(Team, team_id)
+    if team is None:
+        raise AgentError("there is no such team")
+    if lead_id is not None and await session.get(Agent, lead_id) is None:
+        raise AgentError("there is no such agent")
+    team.lead_id = lead_id
+    await session.commit()
+    return team

@@ -26,12 +26,22 @@ from helpdesk import __version__, live
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.paths import static_dir, templates_dir
 from helpdesk.settings import Settings
+from helpdesk.web.console.admin import AdminController
+from helpdesk.web.console.customers import CustomerController
+from helpdesk.web.console.live import LiveController
+from helpdesk.web.console.pages import register_template_helpers
+from helpdesk.web.console.queues import QueueController
 from helpdesk.web.console.session import SessionController
+from helpdesk.web.console.sla_board import SlaBoardController
+from helpdesk.web.console.tickets import TicketController
 from helpdesk.web.health import healthz
 
 # Routes that outsiders call with their own authentication (signatures, tokens), not our forms.
 CSRF_EXEMPT = ["/webhooks", "/api", "/chat", "/healthz", "/metrics"]
-CONSOLE_CONTROLLERS: list[Any] = [SessionController]
+CONSOLE_CONTROLLERS: list[Any] = [
+    SessionController, QueueController, TicketController, CustomerController, SlaBoardController, AdminController,
+    LiveController,
+]
 EXTRA_ROUTES: list[Any] = []  # channel adapters (chat, webhooks) append their routers here
 
 
@@ -138,7 +148,8 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
             secret=settings.secret_key, cookie_name="helpdesk_csrf", header_name="x-csrftoken",
             cookie_secure=secure, cookie_samesite="lax", exclude=CSRF_EXEMPT,
         ),
-        template_config=TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine,
+                                       engine_callback=register_template_helpers),
         openapi_config=OpenAPIConfig(title="Helpdesk API", version=__version__, path="/schema"),
         exception_handlers={NotAuthorizedException: _console_auth_handler,
                             PermissionDeniedException: _forbidden_handler},

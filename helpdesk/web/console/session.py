@@ -11,8 +11,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.agents import authenticate
-from helpdesk.models import Agent
-from helpdesk.web.auth import current_agent, signed_in
+from helpdesk.web.auth import signed_in
 
 
 def _safe_next(target: str | None) -> str:
@@ -54,7 +53,3 @@ class SessionController(Controller):
     async def logout(self, request: Request) -> Redirect:
         request.clear_session()
         return Redirect("/console/login")
-
-    @get("/", name="console_home", guards=[signed_in], dependencies={"agent": current_agent})
-    async def home(self, agent: Agent) -> Template:
-        return Template("console/home.html", context={"agent": agent})

@@ -1,0 +1,170 @@
+"""Admin screens: agents and teams, mailboxes, canned responses. Admins only."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk import agents as agent_service
+from helpdesk import canned_responses, mailboxes
+from helpdesk.models import ROLES, Agent, Team
+from helpdesk.web.auth import admin_only, current_agent
+from helpdesk.web.console.pages import render
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def _text(data: dict, name: str) -> str:
+    value = data.get(name)
+    return str(value) if value is not None else ""
+
+
+class AdminController(Controller):
+    path = "/console/admin"
+    include_in_schema = False
+    guards = [admin_only]
+    dependencies = {"agent": current_agent}
+
+    @get("/", name="admin")
+    async def index(self) -> Redirect:
+        return Redirect("/console/admin/agents")
+
+    # --- agents and teams ---------------------------------------------------------------
+
+    async def _agents_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
+        return {
+            "agent": agent, "section": "agents", "roles": ROLES,
+            "agents": list(await db.scalars(select(Agent).order_by(Agent.active.desc(), Agent.name))),
+            "teams": list(await db.scalars(select(Team).order_by(Team.name))),
+            "error": None, "notice": None, "form": {}, **extra,
+        }
+
+    @get("/agents", name="admin_agents")
+    async def agents(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
+        return render(request, "console/admin_agents.html", await self._agents_context(db, agent))
+
+    @post("/agents", name="admin_agent_create")
+    async def create_agent(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+        try:
+            created = await agent_service.create_agent(
+                db, email=_text(data, "email"), name=_text(data, "name"), role=_text(data, "role") or "agent",
+                password=_text(data, "password"),
+            )
+            team = _text(data, "team_id")
+            if team.isdigit():
+                await agent_service.update_agent(db, created.id, team_id=int(team))
+        except agent_service.AgentError as exc:
+            await db.rollback()
+            context = await self._agents_context(db, agent, error=str(exc),
+                                                 form={k: v for k, v in data.items() if k != "password"})
+            return render(request, "console/admin_agents.html", context, status_code=400)
+        return render(request, "console/admin_agents.html",
+                      await self._agents_context(db, agent, notice=f"{created.name} can now sign in."))
+
+    @post("/agents/{agent_id:int}", name="admin_agent_update")
+    async def update_agent(self, request: Request, db: AsyncSession, agent: Agent, agent_id: int,
+                           data: Form) -> Template:
+        active = _text(data, "active")
+        team = _text(data, "team_id")
+        try:
+            changed = await agent_service.update_agent(
+                db, agent_id, role=_text(data, "role") or None,
+                team_id=("none" if team == "none" else int(team) if team.isdigit() else None),
+                active={"1": True, "0": False}.get(active), acting_agent_id=agent.id,
+            )
+        except agent_service.AgentError as exc:
+            await db.rollback()
+            return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
+                          status_code=400)
+        return render(request, "console/admin_agents.html",
+                      await self._agents_context(db, agent, notice=f"{changed.name} updated."))
+
+    @post("/teams", name="admin_team_create")
+    async def create_team(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+        try:
+            team = await agent_service.create_team(db, _text(data, "name"))
+        except agent_service.AgentError as exc:
+            return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
+                          status_code=400)
+        return render(request, "console/admin_agents.html",
+                      await self._agents_context(db, agent, notice=f"Team {team.name} created."))
+
+    @post("/teams/{team_id:int}", name="admin_team_update")
+    async def update_team(self, request: Request, db: AsyncSession, agent: Agent, team_id: int, data: Form) -> Template:
+        lead = _text(data, "lead_id")
+        try:
+            team = await agent_service.set_team_lead(db, team_id, int(lead) if lead.isdigit() else None)
+        except agent_service.AgentError as exc:
+            return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
+                          status_code=400)
+        return render(request, "console/admin_agents.html",
+                      await self._agents_context(db, agent, notice=f"Team {team.name} updated."))
+
+    # --- mailboxes ----------------------------------------------------------------------
+
+    async def _mailboxes_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
+        return {"agent": agent, "section": "mailboxes", "mailboxes": await mailboxes.list_mailboxes(db),
+                "error": None, "notice": None, "form": {}, **extra}
+
+    @get("/mailboxes", name="admin_mailboxes")
+    async def mailbox_list(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
+        return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(db, agent))
+
+    @post("/mailboxes", name="admin_mailbox_create")
+    async def mailbox_add(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+        try:
+            mailbox = await mailboxes.add_mailbox(db, {k: str(v) for k, v in data.items()})
+        except mailboxes.MailboxError as exc:
+            form = {k: v for k, v in data.items() if "password" not in k}  # secrets are never echoed back
+            return render(request, "console/admin_mailboxes.html",
+                          await self._mailboxes_context(db, agent, error=str(exc), form=form), status_code=400)
+        return render(request, "console/admin_mailboxes.html",
+                      await self._mailboxes_context(db, agent, notice=f"{mailbox.address} added."))
+
+    @post("/mailboxes/{mailbox_id:int}/delete", name="admin_mailbox_delete")
+    async def mailbox_remove(self, request: Request, db: AsyncSession, agent: Agent, mailbox_id: int) -> Template:
+        await mailboxes.remove_mailbox(db, mailbox_id)
+        return render(request, "console/admin_mailboxes.html",
+                      await self._mailboxes_context(db, agent, notice="Mailbox removed."))
+
+    # --- canned responses ---------------------------------------------------------------
+
+    async def _canned_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
+        return {"agent": agent, "section": "canned", "responses": await canned_responses.list_responses(db),
+                "placeholders": canned_responses.PLACEHOLDERS, "error": None, "notice": None, "form": {},
+                "editing": None, **extra}
+
+    @get("/canned", name="admin_canned")
+    async def canned(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
+        return render(request, "console/admin_canned.html", await self._canned_context(db, agent))
+
+    @post("/canned", name="admin_canned_create")
+    async def canned_create(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+        return await self._canned_save(request, db, agent, data, None)
+
+    @post("/canned/{response_id:int}", name="admin_canned_update")
+    async def canned_update(self, request: Request, db: AsyncSession, agent: Agent, response_id: int,
+                            data: Form) -> Template:
+        return await self._canned_save(request, db, agent, data, response_id)
+
+    async def _canned_save(self, request: Request, db: AsyncSession, agent: Agent, data: dict,
+                           response_id: int | None) -> Template:
+        try:
+            saved = await canned_responses.save(
+                db, canned_responses.Draft(_text(data, "title"), _text(data, "body")), response_id
+            )
+        except canned_responses.CannedResponseError as exc:
+            context = await self._canned_context(db, agent, error=str(exc), form=data, editing=response_id)
+            return render(request, "console/admin_canned.html", context, status_code=400)
+        return render(request, "console/admin_canned.html",
+                      await self._canned_context(db, agent, notice=f"Saved {saved.title}."))
+
+    @post("/canned/{response_id:int}/delete", name="admin_canned_delete")
+    async def canned_delete(self, request: Request, db: AsyncSession, agent: Agent, response_id: int) -> Response:
+        await canned_responses.remove(db, response_id)
+        return render(request, "console/admin_canned.html", await self._canned_context(db, agent, notice="Deleted."))

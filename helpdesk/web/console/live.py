@@ -1,0 +1,159 @@
+"""Live updates over server-sent events (the htmx sse extension) and presence heartbeats.
+
+Domain code publishes small JSON events (`helpdesk.live`); these streams turn them into the
+few SSE event names the templates listen for:
+- `counts`: queue counts changed (the queue nav re-fetches itself),
+- `timeline`: a message was added or its delivery status changed (the conversation re-fetches),
+- `properties`: status, assignee, tags ... changed (properties and SLA clocks re-fetch),
+- `presence`: who else has this ticket open, as ready HTML.
+Bursts are coalesced so a bulk action costs one re-fetch, not fifty.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncGenerator
+from html import escape
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.channels import ChannelsPlugin
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.response import ServerSentEvent
+from litestar.response.sse import ServerSentEventMessage
+
+from helpdesk import live
+from helpdesk.models import Agent
+from helpdesk.web.auth import current_agent, signed_in
+
+HEARTBEAT_SECONDS = 15  # a comment line keeps proxies from closing an idle stream
+PRESENCE_TTL = 30  # an agent who stopped sending heartbeats is gone after this long
+COALESCE_SECONDS = 0.25
+TICKET_EVENTS = {
+    "message.created": "timeline", "message.delivery": "timeline",
+    "ticket.updated": "properties", "ticket.created": "properties",
+}
+
+
+def presence_html(others: dict[int, tuple[str, str, float]]) -> str:
+    """"Bea is viewing", "Carlos is typing…": one line per other agent, newest state."""
+    if not others:
+        return ""
+    parts = []
+    for name, state, _ in sorted(others.values()):
+        verb = "is typing…" if state == "typing" else "is viewing"
+        parts.append(f'<span class="presence-agent presence-{escape(state)}">{escape(name)} {verb}</span>')
+    return " ".join(parts)
+
+
+async def _events(channels: ChannelsPlugin, names: list[str]) -> AsyncGenerator[list[dict], None]:
+    """Batches of decoded events from `names`; an empty batch every HEARTBEAT_SECONDS of quiet."""
+    async with channels.start_subscription(names) as subscriber:
+        queue: asyncio.Queue[dict] = asyncio.Queue()
+
+        async def pump() -> None:
+            async for raw in subscriber.iter_events():
+                try:
+                    queue.put_nowait(json.loads(raw))
+                except ValueError:
+                    continue
+
+        task = asyncio.create_task(pump())
+        try:
+            while True:
+                try:
+                    first = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+                except asyncio.TimeoutError:
+                    yield []
+                    continue
+                batch = [first]
+                await asyncio.sleep(COALESCE_SECONDS)
+                while not queue.empty():
+                    batch.append(queue.get_nowait())
+                yield batch
+        finally:
+            task.cancel()
+
+
+def queue_stream(channels: ChannelsPlugin, agent_id: int) -> AsyncGenerator[ServerSentEventMessage, None]:
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        yield ServerSentEventMessage(comment="connected")
+        async for batch in _events(channels, [live.queue_channel("all"), live.agent_channel(agent_id)]):
+            if batch:
+                yield ServerSentEventMessage(event="counts", data="1")
+            else:
+                yield ServerSentEventMessage(comment="keep-alive")
+
+    return stream()
+
+
+def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int,
+                  agent_name: str = "") -> AsyncGenerator[ServerSentEventMessage, None]:
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        others: dict[int, tuple[str, str, float]] = {}
+        shown = ""
+        yield ServerSentEventMessage(comment="connected")
+        async for batch in _events(channels, [live.ticket_channel(ticket_id)]):
+            names: list[str] = []
+            for event in batch:
+                kind = event.get("event")
+                if kind == "presence":
+                    other = event.get("agent_id")
+                    if isinstance(other, int) and other != agent_id:
+                        if event.get("state") == "left":
+                            others.pop(other, None)
+                        else:
+                            if other not in others:
+                                # a newcomer learns about us now, not at our next heartbeat
+                                live.publish(live.ticket_channel(ticket_id), {
+                                    "event": "presence", "agent_id": agent_id, "name": agent_name,
+                                    "state": "viewing"})
+                            others[other] = (str(event.get("name", "")), str(event.get("state", "viewing")),
+                                             time.monotonic())
+                elif kind in TICKET_EVENTS and TICKET_EVENTS[kind] not in names:
+                    names.append(TICKET_EVENTS[kind])
+            now = time.monotonic()
+            for other, (_, _, seen) in list(others.items()):
+                if now - seen > PRESENCE_TTL:
+                    del others[other]
+            for name in names:
+                yield ServerSentEventMessage(event=name, data="1")
+            html = presence_html(others)
+            if html != shown:
+                shown = html
+                yield ServerSentEventMessage(event="presence", data=html or "<span></span>")
+            elif not batch:
+                yield ServerSentEventMessage(comment="keep-alive")
+
+    return stream()
+
+
+class LiveController(Controller):
+    path = "/console"
+    include_in_schema = False
+    guards = [signed_in]
+    dependencies = {"agent": current_agent}
+
+    @get("/live/queues", name="live_queues")
+    async def queues(self, request: Request, agent: Agent) -> ServerSentEvent:
+        channels: ChannelsPlugin = request.app.state["channels"]
+        return ServerSentEvent(queue_stream(channels, agent.id), headers={"Cache-Control": "no-store",
+                                                                          "X-Accel-Buffering": "no"})
+
+    @get("/live/tickets/{ticket_id:int}", name="live_ticket")
+    async def ticket(self, request: Request, agent: Agent, ticket_id: int) -> ServerSentEvent:
+        channels: ChannelsPlugin = request.app.state["channels"]
+        return ServerSentEvent(ticket_stream(channels, ticket_id, agent.id, agent.name),
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @post("/tickets/{ticket_id:int}/presence", name="ticket_presence", status_code=204)
+    async def presence(self, agent: Agent, ticket_id: int,
+                       data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> None:
+        """Heartbeat from an open ticket: "viewing", "typing" or "left"; others' streams show it."""
+        state = str(data.get("state") or "viewing")
+        if state not in ("viewing", "typing", "left"):
+            state = "viewing"
+        live.publish(live.ticket_channel(ticket_id),
+                     {"event": "presence", "agent_id": agent.id, "name": agent.name, "state": state})

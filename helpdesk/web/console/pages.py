@@ -1,0 +1,98 @@
+"""Page or fragment: a full load and an htmx swap render the same partials.
+
+An htmx request names its target (`HX-Target`); when a screen has a fragment for that
+target, only the fragment is rendered. A history-restore request (the browser's back
+button on a cache miss) wants the whole page, as does any non-htmx request.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk import queues
+from helpdesk.models import Agent, Team
+
+VARY = {"Vary": "HX-Request"}
+DEFAULT_QUEUE = "mine"
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
+
+
+def render(request: Request, page: str, context: dict[str, Any], *, fragments: dict[str, str] | None = None,
+           status_code: int = 200, headers: dict[str, str] | None = None) -> Template:
+    name = page
+    if is_htmx(request) and fragments:
+        name = fragments.get(request.headers.get("hx-target", ""), page)
+    context["partial"] = name != page  # a fragment carries its own <title> for htmx to apply
+    return Template(name, context=context, status_code=status_code, headers={**VARY, **(headers or {})})
+
+
+def fragment(name: str, context: dict[str, Any], *, status_code: int = 200,
+             headers: dict[str, str] | None = None) -> Template:
+    return Template(name, context=context, status_code=status_code, headers={**VARY, **(headers or {})})
+
+
+def go(request: Request, url: str) -> Response:
+    """Navigate after a POST: htmx follows HX-Location (keeping the page), a plain form a 303."""
+    if is_htmx(request):
+        return Response("", status_code=200, headers={"HX-Location": f'{{"path": "{url}", "target": "#workspace"}}',
+                                                      **VARY})
+    return Redirect(url, status_code=303)
+
+
+def remember_queue(request: Request, name: str) -> None:
+    if request.session.get("queue") != name:
+        request.session["queue"] = name
+
+
+async def queue_pane(db: AsyncSession, request: Request, agent: Agent, name: str | None = None,
+                     filters: queues.Filters | None = None, cursor: str | None = None) -> dict[str, Any]:
+    """What the left pane needs: the queue page, every queue's count, agents and teams for the selects."""
+    name = name or request.session.get("queue") or DEFAULT_QUEUE
+    try:
+        page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters(), cursor=cursor)
+    except queues.UnknownQueue:
+        name = DEFAULT_QUEUE
+        page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters())
+    agents = list(await db.scalars(select(Agent).where(Agent.active.is_(True)).order_by(Agent.name)))
+    teams = list(await db.scalars(select(Team).order_by(Team.name)))
+    return {
+        "agent": agent,
+        "queue": page,
+        "counts": await queues.queue_counts(db, agent_id=agent.id),
+        "active_agents": agents,
+        "all_teams": teams,
+        "statuses": queues.STATUSES,
+        "priorities": queues.PRIORITIES,
+        "channels": queues.CHANNELS,
+    }
+
+
+def _when(value) -> str:
+    """A UTC timestamp the way an agent scans a list: time today, date otherwise."""
+    if value is None:
+        return ""
+    from helpdesk.models import utcnow
+
+    if value.date() == utcnow().date():
+        return value.strftime("%H:%M")
+    return value.strftime("%d %b %Y" if value.year != utcnow().year else "%d %b %H:%M")
+
+
+def _money(value, currency: str = "") -> str:
+    return f"{value:,.2f} {currency}".strip()
+
+
+def _iso(value) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else ""
+
+
+def register_template_helpers(engine) -> None:
+    """Filters the console templates use; passed to the app's TemplateConfig."""
+    engine.engine.filters.update(when=_when, money=_money, iso=_iso)

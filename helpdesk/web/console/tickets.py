@@ -1,0 +1,282 @@
+"""The ticket screen: conversation, reply box, properties, merge and split, attachments."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.response import File, Template
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from channels.base import Attachment as OutAttachment
+from helpdesk import canned_responses, customers, outbox, tickets
+from helpdesk.files import blob_path
+from helpdesk.message_html import content_id_key, sanitise
+from helpdesk.models import Agent, Attachment, CannedResponse, Customer, Message, Ticket
+from helpdesk.settings import Settings
+from helpdesk.web.auth import current_agent, signed_in
+from helpdesk.web.console.pages import fragment, go, is_htmx, queue_pane, render
+
+WORKSPACE_FRAGMENTS = {"workspace": "console/_workspace.html"}
+STATUS_AFTER_SEND = ("pending", "solved")
+# Shown inline; anything else downloads (an SVG or HTML "image" could carry script).
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+
+@dataclass
+class TimelineItem:
+    message: Message
+    body: Markup | None  # sanitised HTML, or None to show the plain text
+    files: list[Attachment]  # attachments not already shown inline in the body
+    author: str
+
+    @property
+    def kind(self) -> str:
+        return self.message.direction
+
+
+def attachment_url(attachment_id: int) -> str:
+    return f"/console/attachments/{attachment_id}"
+
+
+def timeline_item(message: Message, agents: dict[int, Agent]) -> TimelineItem:
+    inline = {content_id_key(a.content_id): attachment_url(a.id) for a in message.attachments if a.content_id}
+    body = sanitise(message.html, inline_urls=inline) if message.html else None
+    shown = set()
+    if body is not None:
+        shown = {a.id for a in message.attachments if a.content_id and attachment_url(a.id) in body}
+    if message.direction == "inbound":
+        author = message.sender_name or message.sender_value or "Customer"
+    else:
+        agent = agents.get(message.agent_id) if message.agent_id else None
+        author = agent.name if agent else (message.sender_name or "Helpdesk")
+    return TimelineItem(message, body, [a for a in message.attachments if a.id not in shown], author)
+
+
+async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> dict[str, Any]:
+    view = await tickets.load_ticket_view(db, ticket_id)
+    if view is None:
+        raise NotFoundException(f"there is no ticket {ticket_id}")
+    customer_view = await customers.load_customer_view(db, view.ticket.customer_id)
+    canned = list(await db.scalars(select(CannedResponse).order_by(CannedResponse.title)))
+    return {
+        "agent": agent,
+        "view": view,
+        "ticket": view.ticket,
+        "timeline": [timeline_item(m, view.agents) for m in view.messages],
+        "customer_view": customer_view,
+        "clocks": tickets.sla_clocks(view.ticket),
+        "canned": canned,
+        "reply": {"body": "", "mode": "reply", "error": None},
+    }
+
+
+async def _ticket(db: AsyncSession, ticket_id: int) -> Ticket:
+    ticket = await db.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFoundException(f"there is no ticket {ticket_id}")
+    return ticket
+
+
+async def _uploads(value: Any) -> list[OutAttachment]:
+    files = value if isinstance(value, list) else [value] if value is not None else []
+    out = []
+    for upload in files:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            continue
+        data = await upload.read()
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise tickets.TicketError(f"{upload.filename} is larger than 20 MB", field="attachments")
+        out.append(OutAttachment(upload.filename[:300], upload.content_type or "application/octet-stream", data))
+    return out
+
+
+class TicketController(Controller):
+    path = "/console"
+    include_in_schema = False
+    guards = [signed_in]
+    dependencies = {"agent": current_agent}
+
+    @get("/tickets/{ticket_id:int}", name="ticket")
+    async def show(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int) -> Template | Response:
+        ticket = await _ticket(db, ticket_id)
+        if ticket.merged_into_id is not None:
+            return go(request, f"/console/tickets/{ticket.merged_into_id}")
+        context = await workspace_context(db, agent, ticket_id)
+        if not (is_htmx(request) and request.headers.get("hx-target") in WORKSPACE_FRAGMENTS):
+            context.update(await queue_pane(db, request, agent))
+            context["ticket"] = context["view"].ticket
+        return render(request, "console/ticket.html", context, fragments=WORKSPACE_FRAGMENTS)
+
+    @get("/tickets/{ticket_id:int}/timeline", name="ticket_timeline")
+    async def timeline(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
+        return fragment("console/_conversation.html", await workspace_context(db, agent, ticket_id))
+
+    @get("/tickets/{ticket_id:int}/properties", name="ticket_properties")
+    async def properties(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
+        return fragment("console/_ticket_properties.html", await workspace_context(db, agent, ticket_id))
+
+    @get("/tickets/{ticket_id:int}/sla-clocks", name="ticket_sla_clocks")
+    async def clocks(self, db: AsyncSession, ticket_id: int) -> Template:
+        ticket = await _ticket(db, ticket_id)
+        return fragment("console/_sla_clocks.html", {"ticket": ticket, "clocks": tickets.sla_clocks(ticket)})
+
+    @post("/tickets/{ticket_id:int}/reply", name="ticket_reply")
+    async def reply(self, request: Request, db: AsyncSession, agent: Agent, settings: Settings, ticket_id: int,
+                    data: Multipart) -> Template | Response:
+        """Reply through the outbox, or add an internal note; errors show in the reply box."""
+        ticket = await _ticket(db, ticket_id)
+        body, mode = str(data.get("body") or ""), str(data.get("mode") or "reply")
+        status_after = str(data.get("send") or "")
+        try:
+            files = await _uploads(data.get("attachments"))
+            if mode == "note":
+                await tickets.add_note(db, ticket, agent=agent, text=body, attachments=files, settings=settings)
+            else:
+                if status_after and status_after not in STATUS_AFTER_SEND:
+                    raise tickets.TicketError("choose pending or solved", field="send")
+                await outbox.queue_reply(db, ticket, settings=settings, text=body, agent=agent, attachments=files,
+                                         status_after=status_after or None)
+        except (outbox.NothingToSend, tickets.TicketError) as error:
+            context = await workspace_context(db, agent, ticket_id)
+            context["reply"] = {"body": body, "mode": mode, "error": str(error)}
+            if is_htmx(request):
+                return fragment("console/_reply_box.html", context,
+                                headers={"HX-Retarget": "#reply-box", "HX-Reswap": "outerHTML"})
+            context.update(await queue_pane(db, request, agent))
+            return render(request, "console/ticket.html", context, status_code=400)
+        if not is_htmx(request):
+            return go(request, f"/console/tickets/{ticket_id}")
+        return fragment("console/_ticket_update.html", await workspace_context(db, agent, ticket_id))
+
+    @post("/tickets/{ticket_id:int}/canned", name="ticket_canned")
+    async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int, data: Form) -> Template:
+        """Insert a canned response into the draft, placeholders filled for this ticket."""
+        ticket = await _ticket(db, ticket_id)
+        body, error = str(data.get("body") or ""), None
+        response_id = str(data.get("canned_id") or "")
+        response = await db.get(CannedResponse, int(response_id)) if response_id.isdigit() else None
+        if response is not None:
+            customer_name = await db.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
+            values = canned_responses.placeholder_values(customer_name=customer_name, ticket_number=ticket.number,
+                                                         ticket_subject=ticket.subject, agent_name=agent.name)
+            try:
+                text = canned_responses.render(response.body, values)
+                body = f"{body.rstrip()}\n\n{text}" if body.strip() else text
+            except canned_responses.CannedResponseError as exc:
+                error = str(exc)
+        return fragment("console/_reply_body.html", {"reply": {"body": body, "error": error}, "ticket": ticket})
+
+    @post("/tickets/{ticket_id:int}/properties", name="ticket_update")
+    async def update(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int, data: Form) -> Template:
+        """Change any of assignee, team, status, priority, tags; fields not sent stay as they are."""
+        ticket = await _ticket(db, ticket_id)
+        error = notice = None
+        try:
+            changes = tickets.Changes(
+                assignee_id=_person(data.get("assignee_id"), agent),
+                team_id=_person(data.get("team_id"), agent, allow_me=False),
+                status=str(data["status"]) if data.get("status") else None,
+                priority=str(data["priority"]) if data.get("priority") else None,
+                tags=tickets.parse_tags(str(data["tags"])) if "tags" in data else None,
+            )
+            done = await tickets.update_ticket(db, ticket, changes, agent=agent)
+            notice = "Saved." if done else "Nothing changed."
+        except tickets.TicketError as exc:
+            error = exc
+        context = await workspace_context(db, agent, ticket_id)
+        context.update(properties_error=error, properties_notice=notice)
+        if not is_htmx(request):
+            if error is None:
+                return go(request, f"/console/tickets/{ticket_id}")
+            context.update(await queue_pane(db, request, agent))
+            return render(request, "console/ticket.html", context, status_code=400)
+        return fragment("console/_properties_update.html", context)
+
+    @post("/tickets/{ticket_id:int}/merge", name="ticket_merge")
+    async def merge(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int,
+                    data: Form) -> Template | Response:
+        ticket = await _ticket(db, ticket_id)
+        raw = str(data.get("target") or "").strip().lstrip("#")
+        try:
+            if not raw.isdigit():
+                raise tickets.TicketError("write the number of the ticket to merge into, like 1234", field="target")
+            survivor = await tickets.merge_tickets(db, ticket, int(raw), agent=agent)
+        except tickets.TicketError as exc:
+            context = await workspace_context(db, agent, ticket_id)
+            context.update(merge_error=str(exc), merge_target=raw)
+            if is_htmx(request):
+                return fragment("console/_ticket_properties.html", context,
+                                headers={"HX-Retarget": "#ticket-properties", "HX-Reswap": "outerHTML"})
+            context.update(await queue_pane(db, request, agent))
+            return render(request, "console/ticket.html", context, status_code=400)
+        return go(request, f"/console/tickets/{survivor.id}")
+
+    @post("/tickets/{ticket_id:int}/messages/{message_id:int}/split", name="message_split")
+    async def split(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int,
+                    message_id: int) -> Template | Response:
+        ticket = await _ticket(db, ticket_id)
+        try:
+            new = await tickets.split_message(db, ticket, message_id, agent=agent)
+        except tickets.TicketError as exc:
+            context = await workspace_context(db, agent, ticket_id)
+            context["split_error"] = {"message_id": message_id, "text": str(exc)}
+            if is_htmx(request):
+                return fragment("console/_conversation.html", context,
+                                headers={"HX-Retarget": "#conversation", "HX-Reswap": "outerHTML"})
+            context.update(await queue_pane(db, request, agent))
+            return render(request, "console/ticket.html", context, status_code=400)
+        return go(request, f"/console/tickets/{new.id}")
+
+    @post("/tickets/{ticket_id:int}/messages/{message_id:int}/retry", name="message_retry")
+    async def retry(self, db: AsyncSession, agent: Agent, ticket_id: int, message_id: int) -> Template:
+        message = await tickets.load_message(db, message_id)
+        if message is None or message.ticket_id != ticket_id:
+            raise NotFoundException("there is no such message on this ticket")
+        await outbox.retry(db, message_id)
+        await db.refresh(message)
+        agents = {a.id: a for a in await db.scalars(select(Agent).where(Agent.id == message.agent_id))}
+        return fragment("console/_message.html", {"item": timeline_item(message, agents), "ticket": await _ticket(db, ticket_id)})
+
+    @get("/attachments/{attachment_id:int}", name="attachment")
+    async def attachment(self, db: AsyncSession, settings: Settings, attachment_id: int,
+                         download: bool = False) -> File:
+        """A message's file, for signed-in agents only; never rendered as active content."""
+        attachment = await db.get(Attachment, attachment_id)
+        if attachment is None:
+            raise NotFoundException("there is no such attachment")
+        path = blob_path(settings.attachments_dir, attachment.sha256)
+        if not path.is_file():
+            raise NotFoundException("the attachment's file is missing from storage")
+        content_type = attachment.content_type.split(";")[0].strip().lower()
+        inline = content_type in INLINE_TYPES and not download
+        return File(
+            path=path, filename=attachment.filename, media_type=content_type if inline else "application/octet-stream",
+            content_disposition_type="inline" if inline else "attachment",
+            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
+                     "Cache-Control": "private, max-age=3600"},
+        )
+
+
+def _person(value: Any, agent: Agent, *, allow_me: bool = True) -> int | str | None:
+    """A select's value: "" or missing leaves it, "none" clears it, "me" is the signed-in agent."""
+    if value is None or value == "":
+        return None
+    value = str(value)
+    if value == "none":
+        return "none"
+    if value == "me" and allow_me:
+        return agent.id
+    if value.isdigit():
+        return int(value)
+    raise tickets.TicketError(f"not a valid choice: {value!r}")

@@ -1,0 +1,108 @@
+"""Every console template renders, as a page and as the fragments htmx asks for; admin screens work."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from helpdesk.models import Agent, CannedResponse, Mailbox
+from helpdesk.paths import templates_dir
+from tests.support.console import app, client, htmx, shop, sign_in  # noqa: F401
+
+
+def page_urls(shop) -> list[str]:
+    ticket, customer = shop.ticket_ids[0], shop.customer_id
+    return [
+        "/console/", "/console/queues/mine", "/console/queues/unassigned", "/console/queues/open",
+        "/console/queues/pending", "/console/queues/solved", "/console/queues/breaching",
+        f"/console/queues/team:{shop.team_id}", "/console/queues/channel:email", "/console/search?q=parcel",
+        f"/console/tickets/{ticket}", f"/console/customers/{customer}", "/console/sla/", "/console/admin/agents",
+        "/console/admin/mailboxes", "/console/admin/canned",
+    ]
+
+
+def fragment_urls(shop) -> list[tuple[str, str]]:
+    ticket, customer = shop.ticket_ids[0], shop.customer_id
+    return [
+        ("/console/queues/open", "queue-pane"), (f"/console/tickets/{ticket}", "workspace"),
+        (f"/console/tickets/{ticket}/timeline", "conversation"), (f"/console/tickets/{ticket}/properties", "ticket-properties"),
+        (f"/console/tickets/{ticket}/sla-clocks", "sla-clocks"), (f"/console/customers/{customer}/panel", "customer-panel"),
+        (f"/console/customers/{customer}/orders", "customer-orders"), ("/console/queues/counts", "queue-nav"),
+        ("/console/search?q=teapot", "search-results"), (f"/console/customers/{customer}", "workspace"),
+        ("/console/sla/", "sla-board"),
+    ]
+
+
+async def test_every_page_and_fragment_renders_for_an_admin(client, shop, session):
+    session.add(CannedResponse(title="Thanks", body="Thanks {{ customer.first_name }}!"))
+    await session.commit()
+    await sign_in(client, "admin")
+    for url in page_urls(shop):
+        response = await client.get(url)
+        assert response.status_code == 200, (url, response.text[:500])
+        assert "<html" in response.text and 'id="workspace"' in response.text, url
+    for url, target in fragment_urls(shop):
+        response = await client.get(url, headers=htmx(target))
+        assert response.status_code == 200, (url, response.text[:500])
+        assert "<html" not in response.text, url
+
+
+def test_every_console_template_is_used_by_a_page_or_a_partial():
+    """A template nobody includes is dead weight or a typo; each must be named somewhere."""
+    folder = Path(templates_dir()) / "console"
+    sources = "".join(p.read_text() for p in Path(templates_dir()).rglob("*.html"))
+    sources += "".join(p.read_text() for p in (Path(__file__).resolve().parents[2] / "helpdesk").rglob("*.py"))
+    for template in folder.glob("*.html"):
+        assert f"console/{template.name}" in sources, template.name
+
+
+async def test_admin_creates_agent_changes_role_and_deactivates(client, shop, session):
+    token = await sign_in(client, "admin")
+    created = await client.post("/console/admin/agents", headers={"x-csrftoken": token}, data={
+        "name": "Carlos Agent", "email": "carlos@shop.test", "role": "agent", "password": "long-enough-1",
+        "team_id": str(shop.team_id)})
+    assert created.status_code == 200 and "Carlos Agent can now sign in." in created.text
+    carlos = await session.scalar(select(Agent).where(Agent.email == "carlos@shop.test"))
+    assert carlos.team_id == shop.team_id
+    updated = await client.post(f"/console/admin/agents/{carlos.id}", headers={"x-csrftoken": token},
+                                data={"role": "lead", "active": "0", "team_id": "none"})
+    assert updated.status_code == 200
+    carlos = await session.get(Agent, carlos.id, populate_existing=True)
+    assert (carlos.role, carlos.active, carlos.team_id) == ("lead", False, None)
+    short = await client.post("/console/admin/agents", headers={"x-csrftoken": token}, data={
+        "name": "X", "email": "x@shop.test", "role": "agent", "password": "short"})
+    assert short.status_code == 400 and "at least 8 characters" in short.text and "short" not in short.text.split("admin-error")[1][:200]
+    self_demote = await client.post(f"/console/admin/agents/{shop.agents['admin']}", headers={"x-csrftoken": token},
+                                    data={"role": "agent"})
+    assert self_demote.status_code == 400 and "your own role" in self_demote.text
+
+
+async def test_mailbox_secrets_go_in_and_never_come_out(client, shop, session):
+    token = await sign_in(client, "admin")
+    response = await client.post("/console/admin/mailboxes", headers={"x-csrftoken": token}, data={
+        "address": "help@shop.test", "imap_host": "imap.shop.test", "imap_user": "help", "imap_password": "imap-secret-9",
+        "smtp_host": "smtp.shop.test", "smtp_password": "smtp-secret-9", "imap_security": "tls", "smtp_security": "starttls"})
+    assert response.status_code == 200 and "help@shop.test" in response.text
+    assert "imap-secret-9" not in response.text and "smtp-secret-9" not in response.text
+    mailbox = await session.scalar(select(Mailbox).where(Mailbox.address == "help@shop.test"))
+    assert mailbox.imap_password == "imap-secret-9"
+    listing = await client.get("/console/admin/mailboxes")
+    assert "imap-secret-9" not in listing.text and "(password set)" in listing.text
+    bad = await client.post("/console/admin/mailboxes", headers={"x-csrftoken": token}, data={
+        "address": "nope", "imap_password": "leak-me-not"})
+    assert bad.status_code == 400 and "leak-me-not" not in bad.text
+    removed = await client.post(f"/console/admin/mailboxes/{mailbox.id}/delete", headers={"x-csrftoken": token})
+    assert removed.status_code == 200 and await session.scalar(select(Mailbox.id).execution_options(populate_existing=True)) is None
+
+
+async def test_canned_responses_are_managed_and_checked(client, shop, session):
+    token = await sign_in(client, "admin")
+    ok = await client.post("/console/admin/canned", headers={"x-csrftoken": token},
+                           data={"title": "Greeting", "body": "Hello {{ customer.first_name }}"})
+    assert ok.status_code == 200 and "Saved Greeting." in ok.text
+    bad = await client.post("/console/admin/canned", headers={"x-csrftoken": token},
+                            data={"title": "Broken", "body": "Hello {{ customer.password }}"})
+    assert bad.status_code == 400 and "does not render" in bad.text
+    response_id = await session.scalar(select(CannedResponse.id))
+    await client.post(f"/console/admin/canned/{response_id}/delete", headers={"x-csrftoken": token})
+    assert await session.scalar(select(CannedResponse.id).execution_options(populate_existing=True)) is None
