@@ -21,6 +21,9 @@ class Ticket(Base):
         Index("ix_tickets_status_updated", "status", "updated_at"),
         Index("ix_tickets_customer_created", "customer_id", "created_at"),
         Index("ix_tickets_thread", "channel", "platform_thread_id"),
+        # console queues page newest-first by keyset (updated_at, id): "all open" and "my open"
+        Index("ix_tickets_updated", "updated_at", "id"),
+        Index("ix_tickets_assignee_updated", "assignee_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -70,8 +70,15 @@
     }
   });
 
+  // a ticket opens at its newest message, like a chat; the reply box follows it
+  function showLatest() {
+    var messages = document.querySelectorAll("#timeline > .message");
+    if (messages.length) messages[messages.length - 1].scrollIntoView({ block: "nearest" });
+  }
+
   // the queue row of the open ticket stays highlighted as htmx swaps tickets in and out
-  document.addEventListener("htmx:afterSettle", function () {
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail && event.detail.target && event.detail.target.id === "workspace") showLatest();
     var view = document.querySelector("[data-current-ticket]");
     var current = view ? view.dataset.currentTicket : null;
     rows().forEach(function (row) {
@@ -83,6 +90,7 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    showLatest();
     var button = document.getElementById("help-button");
     if (button) button.addEventListener("click", help);
   });

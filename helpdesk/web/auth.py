@@ -18,6 +18,12 @@ async def current_agent(request: Request, db: AsyncSession) -> Agent:
     agent = await db.get(Agent, agent_id) if agent_id else None
     if agent is None or not agent.active:
         raise NotAuthorizedException("sign in to continue")
+    if request.session.get("role") != agent.role:
+        # an admin changed this agent's role since sign-in: the guards (which read the
+        # session) ran on the old role, so record the new one and check them again
+        request.session["role"] = agent.role
+        for guard in request.route_handler.resolve_guards():
+            await guard(request, request.route_handler)
     request.scope["state"]["agent_role"] = agent.role
     return agent
 

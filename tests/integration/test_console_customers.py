@@ -54,14 +54,16 @@ async def test_merge_moves_identities_tickets_orders_and_leaves_a_tombstone(sess
     assert again.customer_id == shop.customer_id
 
 
-async def test_customer_merge_is_for_leads_and_old_links_follow_the_tombstone(client, app, shop, session, settings):
-    other = await ingest(session, inbound(sender="ann.private@example.com", name="Ann Private"), settings=settings)
-    token = await sign_in(client, "agent")
-    refused = await client.post(f"/console/customers/{other.customer_id}/merge", headers={"x-csrftoken": token},
-                                data={"target": str(shop.customer_id)}, follow_redirects=False)
-    assert refused.status_code == 403
+async def test_customer_merge_is_for_leads_and_old_links_follow_the_tombstone(app, shop, session, settings):
     from litestar.testing import AsyncTestClient
 
+    other = await ingest(session, inbound(sender="ann.private@example.com", name="Ann Private"), settings=settings)
+    # one client at a time: each runs the app on its own event loop, and pooled connections belong to one loop
+    async with AsyncTestClient(app=app) as agent:
+        token = await sign_in(agent, "agent")
+        refused = await agent.post(f"/console/customers/{other.customer_id}/merge", headers={"x-csrftoken": token},
+                                   data={"target": str(shop.customer_id)}, follow_redirects=False)
+        assert refused.status_code == 403
     async with AsyncTestClient(app=app) as lead:
         token = await sign_in(lead, "lead")
         page = await lead.get(f"/console/customers/{other.customer_id}")

@@ -120,3 +120,10 @@ async def test_bulk_form_applies_to_selected_rows(client, shop, session):
     bad = await client.post("/console/queues/bulk", headers=htmx("queue-pane", token),
                             data={"action": "status", "value": "pending"})
     assert "select at least one ticket" in bad.text
+
+
+async def test_counts_stop_at_the_cap_and_say_so(session, shop, monkeypatch):
+    monkeypatch.setattr(queues, "COUNT_CAP", 1)
+    counts = await queues.queue_counts(session, agent_id=shop.agents["agent"])
+    open_count = next(c for c in counts if c.name == "open")
+    assert open_count.count == 2 and open_count.label == "1+"

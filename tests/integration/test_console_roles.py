@@ -85,6 +85,9 @@ def test_every_console_route_is_in_the_matrix_with_its_guard(app):
             continue
         assert key in EXPECTED, f"{method} {path} is not in the role matrix: add it with its least role"
         assert least_role(handler) == EXPECTED[key], f"{method} {path} is guarded for {least_role(handler)}"
+        if key not in SESSION_ENDING:
+            # the guard reads the session; the `agent` dependency checks the agent is still active
+            assert "agent" in handler.parsed_fn_signature.parameters, f"{method} {path} does not load the agent"
     assert set(EXPECTED) <= seen, f"routes gone from the app: {set(EXPECTED) - seen}"
 
 
@@ -152,3 +155,21 @@ async def test_each_role_reaches_exactly_its_routes(app, ids, role):
         response = await client.post("/console/logout", headers={"x-csrftoken": token}, follow_redirects=False)
         assert response.status_code in (302, 303)
         assert (await client.get("/console/", follow_redirects=False)).status_code in (302, 303)
+
+
+async def test_demoted_or_deactivated_agents_lose_access_at_once(app, shop, session):
+    from helpdesk.models import Agent
+
+    async with AsyncTestClient(app=app) as client:
+        await sign_in(client, "admin")
+        assert (await client.get("/console/admin/agents")).status_code == 200
+        admin = await session.get(Agent, shop.agents["admin"])
+        admin.role = "agent"
+        await session.commit()
+        assert (await client.get("/console/admin/agents", follow_redirects=False)).status_code == 403
+        assert (await client.get("/console/sla/", follow_redirects=False)).status_code == 403
+        assert (await client.get("/console/queues/open")).status_code == 200
+        admin.active = False
+        await session.commit()
+        response = await client.get(f"/console/customers/{shop.customer_id}/orders", follow_redirects=False)
+        assert response.status_code in (302, 303)

@@ -31,7 +31,7 @@ class AdminController(Controller):
     dependencies = {"agent": current_agent}
 
     @get("/", name="admin")
-    async def index(self) -> Redirect:
+    async def index(self, agent: Agent) -> Redirect:
         return Redirect("/console/admin/agents")
 
     # --- agents and teams ---------------------------------------------------------------

@@ -56,7 +56,7 @@ class CustomerController(Controller):
         return fragment("console/_customer_panel.html", await _panel_context(db, agent, customer_id, ticket))
 
     @get("/{customer_id:int}/orders", name="customer_orders")
-    async def orders(self, db: AsyncSession, customer_id: int, all: bool = True) -> Template:
+    async def orders(self, db: AsyncSession, agent: Agent, customer_id: int, all: bool = True) -> Template:
         return fragment("console/_customer_orders.html", {"customer_view": await _view(db, customer_id, all_orders=all)})
 
     @post("/{customer_id:int}", name="customer_edit")

@@ -19,7 +19,7 @@ try:  # search is its own module (FTS5 / tsvector); the console works without it
 except ImportError:  # pragma: no cover - only while search is not merged
     search_tickets = None
 
-QUEUE_FRAGMENTS = {"queue-pane": "console/_queue_pane.html"}
+QUEUE_FRAGMENTS = {"queue-pane": "console/_queue_pane.html", "queue-section": "console/_queue_pane.html"}
 
 
 def _filters(request: Request) -> queues.Filters:

@@ -127,7 +127,7 @@ class TicketController(Controller):
         return fragment("console/_ticket_properties.html", await workspace_context(db, agent, ticket_id))
 
     @get("/tickets/{ticket_id:int}/sla-clocks", name="ticket_sla_clocks")
-    async def clocks(self, db: AsyncSession, ticket_id: int) -> Template:
+    async def clocks(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
         ticket = await _ticket(db, ticket_id)
         return fragment("console/_sla_clocks.html", {"ticket": ticket, "clocks": tickets.sla_clocks(ticket)})
 
@@ -249,7 +249,7 @@ class TicketController(Controller):
         return fragment("console/_message.html", {"item": timeline_item(message, agents), "ticket": await _ticket(db, ticket_id)})
 
     @get("/attachments/{attachment_id:int}", name="attachment")
-    async def attachment(self, db: AsyncSession, settings: Settings, attachment_id: int,
+    async def attachment(self, db: AsyncSession, agent: Agent, settings: Settings, attachment_id: int,
                          download: bool = False) -> File:
         """A message's file, for signed-in agents only; never rendered as active content."""
         attachment = await db.get(Attachment, attachment_id)
