@@ -75,7 +75,12 @@ async def load_policies(session: AsyncSession) -> list[PolicyRule]:
 
 async def apply_policy(session: AsyncSession, ticket: Ticket, start: datetime) -> PolicyRule | None:
     """Pick the first matching policy and set the ticket's first-response and resolution due times."""
-    for rule in await load_policies(session):
+    return apply_rules(await load_policies(session), ticket, start)
+
+
+def apply_rules(rules: list[PolicyRule], ticket, start: datetime) -> PolicyRule | None:
+    """`apply_policy` with the rules already loaded; `ticket` is anything with the Ticket attributes."""
+    for rule in rules:
         if rule.matches(ticket):
             ticket.sla_policy_id = rule.id
             if rule.first_response_minutes is not None:
@@ -94,7 +99,12 @@ async def policy_of(session: AsyncSession, ticket: Ticket) -> PolicyRule | None:
 
 async def customer_replied(session: AsyncSession, ticket: Ticket, at: datetime) -> None:
     """A customer message resumes a paused clock and, after our answer, starts the next-response clock."""
-    rule = await policy_of(session, ticket)
+    customer_replied_with_rules(await load_policies(session) if ticket.sla_policy_id is not None else [], ticket, at)
+
+
+def customer_replied_with_rules(rules: list[PolicyRule], ticket, at: datetime) -> None:
+    """`customer_replied` with the rules already loaded; `ticket` is anything with the Ticket attributes."""
+    rule = next((r for r in rules if r.id == ticket.sla_policy_id), None) if ticket.sla_policy_id is not None else None
     if ticket.sla_paused_at is not None:
         paused_for = at - ticket.sla_paused_at
         if paused_for.total_seconds() > 0:
