@@ -279,9 +279,11 @@ class LoadRow:
 async def sla_board(session: AsyncSession, *, limit: int = 50) -> dict:
     """What team leads watch: breached tickets, what breaches next, and each agent's load."""
     current = utcnow()
-    breaching = await list_queue(session, "breaching", agent_id=0, limit=limit)
-    breached = [row for row in breaching.rows if row.next_due_at and row.next_due_at <= current]
-    upcoming = [row for row in breaching.rows if row.next_due_at and row.next_due_at > current]
+    overdue = await list_queue(session, "breaching", agent_id=0, limit=limit)
+    breached = [row for row in overdue.rows if row.next_due_at and row.next_due_at <= current]
+    # the keyset cursor doubles as "due after now": the next ones to breach, nearest first
+    upcoming = (await list_queue(session, "breaching", agent_id=0, limit=limit,
+                                 cursor=encode_cursor(current, 0))).rows
     load = (
         await session.execute(
             select(Agent.id, Agent.name, func.count(Ticket.id),
@@ -295,6 +297,7 @@ async def sla_board(session: AsyncSession, *, limit: int = 50) -> dict:
     ).all()
     return {
         "breached": breached,
+        "more_breached": len(breached) == limit,
         "upcoming": upcoming,
         "load": [LoadRow(agent_id, name, n, int(b)) for agent_id, name, n, b in load],
         "now": current,

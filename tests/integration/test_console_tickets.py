@@ -14,7 +14,7 @@ from helpdesk.message_html import sanitise
 from helpdesk.models import Agent, CannedResponse, Message, Ticket, TicketTag
 from helpdesk.tickets import TicketError, merge_tickets, split_message
 from tests.factories import inbound
-from tests.support.console import add_orders, app, client, csrf_from, htmx, shop, sign_in  # noqa: F401
+from tests.support.console import add_orders, app, client, htmx, shop, sign_in  # noqa: F401
 
 
 @pytest.fixture
@@ -119,6 +119,9 @@ async def test_properties_change_assignee_status_priority_tags(client, shop, ses
                                  data={"assignee_id": "me", "team_id": str(shop.team_id), "status": "pending",
                                        "priority": "urgent", "tags": "Refund, vip"})
     assert response.status_code == 200 and "Saved." in response.text
+    # counts change out of band: the ticket left "unassigned" for "mine"
+    assert '<nav id="queue-nav" class="queue-nav" aria-label="Queues" hx-swap-oob="true">' in response.text
+    assert 'id="count-mine">1<' in response.text and 'id="count-unassigned">1<' in response.text
     ticket = await session.get(Ticket, ticket_id, populate_existing=True)
     assert (ticket.assignee_id, ticket.team_id, ticket.status, ticket.priority) == (
         shop.agents["agent"], shop.team_id, "pending", "urgent")

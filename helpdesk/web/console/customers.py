@@ -8,7 +8,6 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Template
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import customers, tickets

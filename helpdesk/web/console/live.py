@@ -23,6 +23,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import live
 from helpdesk.models import Agent
@@ -137,13 +138,16 @@ class LiveController(Controller):
     dependencies = {"agent": current_agent}
 
     @get("/live/queues", name="live_queues")
-    async def queues(self, request: Request, agent: Agent) -> ServerSentEvent:
+    async def queues(self, request: Request, db: AsyncSession, agent: Agent) -> ServerSentEvent:
+        # a stream lives for hours: give the pooled connection back now, not when it ends
+        await db.close()
         channels: ChannelsPlugin = request.app.state["channels"]
         return ServerSentEvent(queue_stream(channels, agent.id), headers={"Cache-Control": "no-store",
                                                                           "X-Accel-Buffering": "no"})
 
     @get("/live/tickets/{ticket_id:int}", name="live_ticket")
-    async def ticket(self, request: Request, agent: Agent, ticket_id: int) -> ServerSentEvent:
+    async def ticket(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int) -> ServerSentEvent:
+        await db.close()
         channels: ChannelsPlugin = request.app.state["channels"]
         return ServerSentEvent(ticket_stream(channels, ticket_id, agent.id, agent.name),
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import Attachment as OutAttachment
-from helpdesk import canned_responses, customers, outbox, tickets
+from helpdesk import canned_responses, customers, outbox, queues, tickets
 from helpdesk.files import blob_path
 from helpdesk.message_html import content_id_key, sanitise
 from helpdesk.models import Agent, Attachment, CannedResponse, Customer, Message, Ticket
@@ -157,7 +157,9 @@ class TicketController(Controller):
             return render(request, "console/ticket.html", context, status_code=400)
         if not is_htmx(request):
             return go(request, f"/console/tickets/{ticket_id}")
-        return fragment("console/_ticket_update.html", await workspace_context(db, agent, ticket_id))
+        context = await workspace_context(db, agent, ticket_id)
+        context.update(await _counts(db, request, agent))
+        return fragment("console/_ticket_update.html", context)
 
     @post("/tickets/{ticket_id:int}/canned", name="ticket_canned")
     async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int, data: Form) -> Template:
@@ -196,6 +198,7 @@ class TicketController(Controller):
             error = exc
         context = await workspace_context(db, agent, ticket_id)
         context.update(properties_error=error, properties_notice=notice)
+        context.update(await _counts(db, request, agent))
         if not is_htmx(request):
             if error is None:
                 return go(request, f"/console/tickets/{ticket_id}")
@@ -266,6 +269,12 @@ class TicketController(Controller):
             headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
                      "Cache-Control": "private, max-age=3600"},
         )
+
+
+async def _counts(db: AsyncSession, request: Request, agent: Agent) -> dict[str, Any]:
+    """Queue counts for an out-of-band swap after a change (live updates do it too, if connected)."""
+    return {"counts": await queues.queue_counts(db, agent_id=agent.id),
+            "queue": {"name": request.session.get("queue")}}
 
 
 def _person(value: Any, agent: Agent, *, allow_me: bool = True) -> int | str | None:
