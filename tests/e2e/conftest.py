@@ -64,18 +64,13 @@ def _seed_agents(settings: Settings) -> None:
     run_sync(seed())
 
 
-@pytest.fixture
-def live_server(tmp_path, database_url):
-    """`helpdesk serve` in a subprocess on a free loopback port, with three agents."""
-    data_dir = tmp_path / "var"
-    settings = Settings(data_dir=data_dir, database_url=database_url, secret_key="e2e-secret",
-                        mail_domain="support.example.test")
-    _seed_agents(settings)
+def start_server(tmp_path: Path, settings: Settings, database_url: str) -> LiveServer:
+    """`helpdesk serve` in a subprocess on a free loopback port (in-process worker, IDLE listeners)."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
-    env.update(HELPDESK_DATA_DIR=str(data_dir), HELPDESK_DATABASE_URL=database_url, HELPDESK_SECRET_KEY="e2e-secret",
-               HELPDESK_MAIL_DOMAIN="support.example.test", HELPDESK_BASE_URL=f"http://127.0.0.1:{port}",
-               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env.update(HELPDESK_DATA_DIR=str(settings.data_dir), HELPDESK_DATABASE_URL=database_url,
+               HELPDESK_SECRET_KEY="e2e-secret", HELPDESK_MAIL_DOMAIN="support.example.test",
+               HELPDESK_BASE_URL=f"http://127.0.0.1:{port}", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     log = open(tmp_path / "serve.log", "w")
     process = subprocess.Popen([sys.executable, "-m", "helpdesk", "serve", "--port", str(port)], env=env,
                                cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
@@ -90,13 +85,30 @@ def live_server(tmp_path, database_url):
         if process.poll() is not None or time.monotonic() > deadline:
             raise AssertionError("serve did not start: " + (tmp_path / "serve.log").read_text()[-3000:])
         time.sleep(0.3)
-    yield LiveServer(url, settings, process)
-    process.send_signal(signal.SIGINT)
+    return LiveServer(url, settings, process)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=20)
+        server.process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        server.process.kill()
+
+
+def e2e_settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "var", database_url=database_url, secret_key="e2e-secret",
+                    mail_domain="support.example.test")
+
+
+@pytest.fixture
+def live_server(tmp_path, database_url):
+    """A server with three agents and nothing else."""
+    settings = e2e_settings(tmp_path, database_url)
+    _seed_agents(settings)
+    server = start_server(tmp_path, settings, database_url)
+    yield server
+    stop_server(server)
 
 
 @pytest.fixture
