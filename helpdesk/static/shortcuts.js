@@ -63,34 +63,7 @@
     if (action() !== false) event.preventDefault();
   });
 
-  document.addEventListener("change", function (event) {
-    if (event.target.name === "mode" && event.target.form) {
-      event.target.form.classList.toggle("mode-note", event.target.value === "note");
-      event.target.form.classList.toggle("mode-reply", event.target.value !== "note");
-    }
-  });
-
-  // a ticket opens at its newest message, like a chat; the reply box follows it
-  function showLatest() {
-    var messages = document.querySelectorAll("#timeline > .message");
-    if (messages.length) messages[messages.length - 1].scrollIntoView({ block: "nearest" });
-  }
-
-  // the queue row of the open ticket stays highlighted as htmx swaps tickets in and out
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail && event.detail.target && event.detail.target.id === "workspace") showLatest();
-    var view = document.querySelector("[data-current-ticket]");
-    var current = view ? view.dataset.currentTicket : null;
-    rows().forEach(function (row) {
-      var on = row.dataset.ticketId === current;
-      row.classList.toggle("current", on);
-      var link = row.querySelector("a.row-link");
-      if (link) { if (on) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current"); }
-    });
-  });
-
   document.addEventListener("DOMContentLoaded", function () {
-    showLatest();
     var button = document.getElementById("help-button");
     if (button) button.addEventListener("click", help);
   });

@@ -1,0 +1,42 @@
+// Small console behaviours htmx does not cover: reply/note mode styling, opening a ticket at
+// its newest message, keeping the open ticket's queue row highlighted, tidy filter URLs.
+(function () {
+  "use strict";
+
+  document.addEventListener("change", function (event) {
+    if (event.target.name === "mode" && event.target.form) {
+      event.target.form.classList.toggle("mode-note", event.target.value === "note");
+      event.target.form.classList.toggle("mode-reply", event.target.value !== "note");
+    }
+  });
+
+  // a ticket opens at its newest message, like a chat; the reply box follows it
+  function showLatest() {
+    var messages = document.querySelectorAll("#timeline > .message");
+    if (messages.length) messages[messages.length - 1].scrollIntoView({ block: "nearest" });
+  }
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail && event.detail.target && event.detail.target.id === "workspace") showLatest();
+    var view = document.querySelector("[data-current-ticket]");
+    var current = view ? view.dataset.currentTicket : null;
+    document.querySelectorAll("#queue-list [data-ticket-id]").forEach(function (row) {
+      var on = row.dataset.ticketId === current;
+      row.classList.toggle("current", on);
+      var link = row.querySelector("a.row-link");
+      if (link) { if (on) link.setAttribute("aria-current", "true"); else link.removeAttribute("aria-current"); }
+    });
+  });
+
+  // "Any status" and friends are empty values: leave them out of the URL that gets pushed
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (!event.detail.elt.closest || !event.detail.elt.closest("#queue-filters")) return;
+    var params = event.detail.parameters;
+    Array.from(params.keys ? params.keys() : Object.keys(params)).forEach(function (key) {
+      var value = params.get ? params.get(key) : params[key];
+      if (value === "") { if (params.delete) params.delete(key); else delete params[key]; }
+    });
+  });
+
+  document.addEventListener("DOMContentLoaded", showLatest);
+})();
