@@ -11,10 +11,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import Select, and_, case, func, literal, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import OPEN_STATUSES, PRIORITIES, STATUSES, Agent, Customer, Team, Ticket, TicketTag, utcnow
+from helpdesk.models.tickets import ACTIVE_STATUS_SQL, OPEN_STATUS_SQL
 
 PAGE_SIZE = 50
 ACTIVE_STATUSES = ("new", "open")  # clocks run: what "breaching soon" looks at
@@ -114,7 +115,7 @@ def next_due():
 
 
 def _queue_condition(name: str, agent_id: int):
-    open_ = Ticket.status.in_(OPEN_STATUSES)
+    open_ = text(OPEN_STATUS_SQL)
     if name == "mine":
         return and_(open_, Ticket.assignee_id == agent_id)
     if name == "unassigned":
@@ -126,7 +127,10 @@ def _queue_condition(name: str, agent_id: int):
     if name == "solved":
         return Ticket.status == "solved"
     if name == "breaching":
-        return and_(Ticket.status.in_(ACTIVE_STATUSES), Ticket.sla_paused_at.is_(None), next_due().is_not(None))
+        # "any due time set" is what next_due() IS NOT NULL means, in a form the planner can use
+        return and_(text(ACTIVE_STATUS_SQL), Ticket.sla_paused_at.is_(None),
+                    or_(Ticket.first_response_due_at.is_not(None), Ticket.next_response_due_at.is_not(None),
+                        Ticket.resolution_due_at.is_not(None)))
     kind, _, value = name.partition(":")
     if kind == "team" and value.isdigit():
         return and_(open_, Ticket.team_id == int(value))

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.models.base import Base, utcnow
 
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed")
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
+# Written out as SQL, not bound parameters, so the planner can match the partial index below.
+OPEN_STATUS_SQL = "tickets.status IN ('new', 'open', 'pending', 'on_hold')"
+ACTIVE_STATUS_SQL = "tickets.status IN ('new', 'open')"
 PRIORITIES = ("low", "normal", "high", "urgent")
 DIRECTIONS = ("inbound", "outbound", "note")
 DELIVERY_STATUSES = ("queued", "sending", "sent", "failed")
