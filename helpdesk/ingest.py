@@ -54,25 +54,16 @@ async def ingest(session: AsyncSession, message: InboundMessage, *, settings: Se
     rules = await sla_policies.load_policies(session)  # cached: no query on most calls
     try:
         outcome = await session.run_sync(_ingest_sync, message, settings, rules)
-    except IntegrityError:
-        # a concurrent ingest of the same message won the race: report it as the duplicate it is
-        await session.rollback()
-        duplicate = await _existing(session, message)
-        if duplicate is not None:
-            return duplicate
-        raise
+    except IntegrityError as error:
+        return await _lost_race(session, message, error)
     if outcome is _BOUNCE:
         return await _record_bounce(session, message, settings)
     if outcome.duplicate:
         return outcome  # nothing was written
     try:
         await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        duplicate = await _existing(session, message)
-        if duplicate is not None:
-            return duplicate
-        raise
+    except IntegrityError as error:
+        return await _lost_race(session, message, error)
     result = outcome
     live.publish(live.ticket_channel(result.ticket_id),
                  {"event": "message.created", "ticket_id": result.ticket_id, "message_id": result.message_id})
@@ -432,6 +423,15 @@ def _record_participants(conn, ticket_id: int, sender: tuple[str, str], message:
         rows.append({"ticket_id": ticket_id, "kind": key[0], "value": key[1], "display_name": identity.display_name})
     if rows:
         conn.execute(_INSERT_PARTICIPANT, rows)
+
+
+async def _lost_race(session: AsyncSession, message: InboundMessage, error: IntegrityError) -> IngestResult:
+    """A concurrent ingest of the same message won the race: report it as the duplicate it is."""
+    await session.rollback()
+    duplicate = await _existing(session, message)
+    if duplicate is None:
+        raise error
+    return duplicate
 
 
 async def _existing(session: AsyncSession, message: InboundMessage) -> IngestResult | None:
