@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import threading
 
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
@@ -116,14 +117,26 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             self._description = description
             self._rows = collections.deque(rows) if rows is not None else collections.deque()
 
+    def _run_here(self, operation, parameters, many: bool) -> None:
+        """Already in aiosqlite's thread (see `in_database_thread`): run the statement directly."""
+        description, rows, self._rowcount, self._lastrowid = _execute_in_thread(
+            self._connection._conn, operation, parameters, many
+        )
+        self._description = description
+        self._rows = collections.deque(rows) if rows is not None else collections.deque()
+
     def execute(self, operation, parameters=None):
         try:
+            if threading.current_thread() is self._connection._thread:
+                return self._run_here(operation, parameters, False)
             return await_(self._run(operation, parameters, False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation, seq_of_parameters):
         try:
+            if threading.current_thread() is self._connection._thread:
+                return self._run_here(operation, seq_of_parameters, True)
             return await_(self._run(operation, seq_of_parameters, True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
@@ -139,10 +152,41 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = _OneHopCursor
 
+    # COMMIT and ROLLBACK with no transaction open are no-ops in SQLite: skip their hop (the pool
+    # rolls back every connection it gets back, and `in_database_thread` may have committed).
+    # `in_transaction` reads sqlite3_get_autocommit, safe from any thread while no statement runs.
+    def commit(self) -> None:
+        aio = self._connection
+        if threading.current_thread() is aio._thread:
+            aio._conn.commit()
+        elif aio._connection is not None and aio._conn.in_transaction:
+            super().commit()
+
+    def rollback(self) -> None:
+        aio = self._connection
+        if threading.current_thread() is aio._thread:
+            aio._conn.rollback()
+        elif aio._connection is not None and aio._conn.in_transaction:
+            super().rollback()
+
 
 def _one_hop_cursors(dbapi_connection, _record) -> None:
     if type(dbapi_connection) is AsyncAdapt_aiosqlite_connection:
         dbapi_connection.__class__ = _OneHopConnection
+
+
+def in_database_thread(sync_connection, fn, *args):
+    """Call `fn(*args)` where the connection's statements are cheapest; for use inside `run_sync`.
+
+    On SQLite (aiosqlite) that is aiosqlite's own thread: the whole function makes one hop there
+    and every statement it runs, COMMIT included, executes directly instead of one hop each.
+    Elsewhere the function simply runs here. `fn` must not touch the connection pool (no
+    `Session.commit()` in it: commit the connection, `sync_connection.connection.commit()`).
+    """
+    adapted = sync_connection.connection.dbapi_connection
+    if isinstance(adapted, _OneHopConnection):
+        return await_(adapted._connection._execute(fn, *args))
+    return fn(*args)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from channels.base import InboundMessage
 from helpdesk import live, sla_policies
+from helpdesk.db import in_database_thread
 from helpdesk.customers import email_domain, normalise_identity, InvalidIdentity
 from helpdesk.files import store_blob
 from helpdesk.models import (
@@ -197,6 +198,18 @@ def _identity_key(message: InboundMessage) -> tuple[str, str] | InvalidIdentity:
 def _ingest_sync(sync_session: Session, message: InboundMessage, settings: Settings, rules) -> IngestResult | object:
     """Everything up to COMMIT, as Core statements on the session's connection."""
     conn = sync_session.connection()
+    return in_database_thread(conn, _ingest_and_commit, sync_session, conn, message, settings, rules)
+
+
+def _ingest_and_commit(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules):
+    """COMMIT in the same hop as the statements; the session's own commit then has nothing left to do."""
+    outcome = _ingest_on(sync_session, conn, message, settings, rules)
+    if outcome is not _BOUNCE and not outcome.duplicate:
+        conn.connection.commit()
+    return outcome
+
+
+def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules) -> IngestResult | object:
     dialect = conn.dialect.name
     identity = _identity_key(message)
     customer_row = None
