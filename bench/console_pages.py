@@ -132,13 +132,15 @@ async def sign_in(client: AsyncTestClient) -> None:
         raise SystemExit(f"sign-in as {BENCH_AGENT} failed ({response.status_code}); was the database seeded?")
 
 
-async def time_pages(settings: Settings, pages: dict[str, list[str]], warmup: int) -> dict[str, list[float] | str]:
+async def time_pages(settings: Settings, pages: dict[str, tuple[list[str], dict[str, str]]],
+                     warmup: int) -> dict[str, list[float] | str]:
+    """Each page's URLs in turn, with that page's request headers (htmx swaps send HX-*)."""
     timer = ServerTimer(create_app(settings))
     results: dict[str, list[float] | str] = {}
     async with AsyncTestClient(app=timer) as client:
         await sign_in(client)
-        for name, urls in pages.items():
-            probe = await client.get(urls[0])
+        for name, (urls, headers) in pages.items():
+            probe = await client.get(urls[0], headers=headers)
             if probe.status_code == 404:
                 results[name] = f"missing route ({urls[0]} answers 404)"
                 continue
@@ -146,10 +148,10 @@ async def time_pages(settings: Settings, pages: dict[str, list[str]], warmup: in
                 results[name] = f"{urls[0]} answers {probe.status_code}"
                 continue
             for url in urls[:warmup]:
-                await client.get(url)
+                await client.get(url, headers=headers)
             samples = []
             for url in urls:
-                response = await client.get(url)
+                response = await client.get(url, headers=headers)
                 if response.status_code >= 400:
                     raise SystemExit(f"{url} answered {response.status_code}")
                 samples.append(timer.last)
@@ -168,28 +170,44 @@ async def main() -> None:
                         help="queue names the queue-url pattern is filled with, in turn")
     parser.add_argument("--search-url", default="/console/search?q={query}")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--redis-url", default=None,
+                        help="session store and live updates in Redis, as compose.yaml runs it (default: "
+                             "the embedded file store)")
     args = parser.parse_args()
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     rng = random.Random(args.seed)
     n = args.requests
     data_dir = Path(tempfile.mkdtemp(prefix="helpdesk-bench-"))
-    settings = Settings(data_dir=data_dir, database_url=args.database_url, secret_key="bench-secret")
+    settings = Settings(data_dir=data_dir, database_url=args.database_url, secret_key="bench-secret",
+                        redis_url=args.redis_url)
     inputs = await sample_inputs(args.database_url, n, rng)
     queues = args.queues.split(",")
+    document: dict[str, str] = {}  # a full page load: address bar, reload, a link opened in a new tab
+    def swap(target: str) -> dict[str, str]:  # what htmx sends when an agent clicks inside the console
+        return {"HX-Request": "true", "HX-Target": target}
+
+    ticket_urls = [args.ticket_url.format(ticket_id=t) for t in inputs["ticket_ids"]]
+    queue_urls = [args.queue_url.format(queue=queues[i % len(queues)]) for i in range(n)]
     pages = {
-        "ticket page": [args.ticket_url.format(ticket_id=t) for t in inputs["ticket_ids"]],
-        "queue page": [args.queue_url.format(queue=queues[i % len(queues)]) for i in range(n)],
-        "search page": [args.search_url.format(query=quote_plus(q)) for q in inputs["queries"]],
-        "placeholder /console/": ["/console/"] * n,
-        "placeholder /healthz": ["/healthz"] * n,
+        "ticket page": (ticket_urls, document),
+        "ticket page, htmx swap": (ticket_urls, swap("workspace")),
+        "queue page": (queue_urls, document),
+        "queue page, htmx swap": (queue_urls, swap("queue-pane")),
+        "queue counts (nav, lazy)": (["/console/queues/counts"] * n, swap("queue-nav")),
+        "search page": ([args.search_url.format(query=quote_plus(q)) for q in inputs["queries"]], document),
+        "search as you type": ([args.search_url.format(query=quote_plus(q)) for q in inputs["queries"]],
+                               swap("search-results")),
+        "placeholder /console/": (["/console/"] * n, document),
+        "placeholder /healthz": (["/healthz"] * n, document),
     }
-    print(f"database {args.database_url}; {n} requests per measurement; in-process (Litestar AsyncTestClient), "
-          "server time measured in an ASGI wrapper")
+    print(f"database {args.database_url}; sessions in {args.redis_url or 'the file store'}; {n} requests per "
+          "measurement; in-process (Litestar AsyncTestClient), server time measured in an ASGI wrapper")
     samples, slowest = await time_search_function(settings, inputs["queries"])
     print(summary("search() function", samples, 100))
     print("  slowest queries: " + ", ".join(f"{q!r} {t * 1000:.0f} ms" for q, t in slowest.items()))
-    targets = {"ticket page": 30, "queue page": 50, "search page": 100}
+    targets = {"ticket page": 30, "ticket page, htmx swap": 30, "queue page": 50, "queue page, htmx swap": 50,
+               "search page": 100, "search as you type": 100}
     for name, result in (await time_pages(settings, pages, args.warmup)).items():
         print(f"{name:<28} {result}" if isinstance(result, str) else summary(name, result, targets.get(name)))
 

@@ -172,14 +172,15 @@ async def load_customer_view(session: AsyncSession, customer_id: int, *, all_ord
     if not all_orders:
         orders_query = orders_query.limit(RECENT_ORDERS)
     orders = list(await session.scalars(orders_query))
+    counted = Order.status.not_in(("refunded", "cancelled"))  # money the customer kept spending
     totals = (
         await session.execute(
-            select(Order.currency, func.count(), func.sum(Order.total))
-            .where(Order.customer_id == customer_id, Order.status.not_in(("refunded", "cancelled")))
+            select(Order.currency, func.count(), func.sum(Order.total).filter(counted), func.count().filter(counted))
+            .where(Order.customer_id == customer_id)
             .group_by(Order.currency).order_by(Order.currency)
         )
     ).all()
-    order_count = await session.scalar(select(func.count()).select_from(Order).where(Order.customer_id == customer_id))
+    order_count = sum(orders for _, orders, _, _ in totals)
     tickets = list(
         await session.scalars(
             select(Ticket).where(Ticket.customer_id == customer_id, Ticket.merged_into_id.is_(None))
@@ -190,7 +191,7 @@ async def load_customer_view(session: AsyncSession, customer_id: int, *, all_ord
         customer=customer,
         orders=orders,
         order_count=order_count or 0,
-        lifetime_value=[(currency, Decimal(total or 0)) for currency, _, total in totals],
+        lifetime_value=[(currency, Decimal(total or 0)) for currency, _, total, kept in totals if kept],
         open_tickets=[t for t in tickets if t.status in OPEN_STATUSES],
         past_tickets=[t for t in tickets if t.status not in OPEN_STATUSES],
         all_orders=all_orders,

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from helpdesk import live, outbox, sla_policies
+from helpdesk import live, outbox, sla_policies, staff
 from helpdesk.files import store_blob
 from helpdesk.models import (
     PRIORITIES,
@@ -67,8 +67,8 @@ async def load_ticket_view(session: AsyncSession, ticket_id: int) -> TicketView 
         )
     )
     tags = list(await session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id).order_by(TicketTag.tag)))
-    agents = {a.id: a for a in await session.scalars(select(Agent).order_by(Agent.name))}
-    teams = list(await session.scalars(select(Team).order_by(Team.name)))
+    agents = {a.id: a for a in await staff.agents(session)}
+    teams = await staff.teams(session)
     return TicketView(ticket, messages, tags, agents, teams)
 
 

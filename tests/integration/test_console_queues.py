@@ -138,3 +138,51 @@ async def test_sla_board_splits_breached_from_upcoming(session, shop):
     board = await queues.sla_board(session)
     assert [r.id for r in board["breached"]] == [first] and [r.id for r in board["upcoming"]] == [second]
     assert [row.name for row in board["load"]] == ["Alex Admin", "Bea Agent", "Lena Lead"]
+
+
+async def test_a_page_renders_its_queue_nav_first_and_fetches_the_counts_after(client, shop):
+    await sign_in(client, "agent")
+    page = await client.get("/console/queues/open")
+    nav = page.text[page.text.index('id="queue-nav"'):page.text.index("</nav>", page.text.index('id="queue-nav"'))]
+    assert 'hx-get="/console/queues/counts" hx-trigger="load, sse:counts"' in nav
+    assert 'id="count-open"></span>' in nav  # no count yet: the page did not wait for it
+    counts = await client.get("/console/queues/counts", headers=htmx("queue-nav"))
+    assert 'id="count-open">2<' in counts.text and 'hx-trigger="sse:counts"' in counts.text  # no reload loop
+
+
+def _plan(sync_session, statement: str, params, index: str) -> str:
+    """The plan when the database is asked to use `index`: it refuses (SQLite) or passes it
+    by (PostgreSQL) when the query does not match the index. Tiny test tables would otherwise
+    be scanned whatever the indexes."""
+    conn = sync_session.connection()
+    if conn.dialect.name == "sqlite":
+        statement = statement.replace("FROM tickets ", f"FROM tickets INDEXED BY {index} ", 1)
+        return " ".join(str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return " ".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, params))
+
+
+async def test_breaching_soon_and_the_capped_counts_walk_their_indexes(session, shop):
+    """The expression index (migration 0006) serves only a query that spells next_due() the same way."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append((statement, params))
+
+    engine = session.bind.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        await queues.list_queue(session, "breaching", agent_id=shop.agents["agent"])
+        await queues.queue_counts(session, agent_id=shop.agents["agent"])
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    listing = next(s for s in seen if "ORDER BY CASE" in s[0] and "count(" not in s[0])
+    plan = await session.run_sync(_plan, *listing, "ix_tickets_next_due")
+    # walked in next_due order, not sorted afterwards: only a matching expression gives that
+    assert "ix_tickets_next_due" in plan and "TEMP B-TREE FOR ORDER BY" not in plan and "Sort" not in plan
+    if session.bind.dialect.name == "postgresql":
+        counts = next(s for s in seen if "count(" in s[0])
+        plan = await session.run_sync(_plan, *counts, "")
+        assert "ix_tickets_next_due" in plan and "ix_tickets_open_queue" in plan

@@ -10,11 +10,10 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.response import Redirect, Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import queues
-from helpdesk.models import Agent, Team
+from helpdesk import queues, staff
+from helpdesk.models import Agent
 
 VARY = {"Vary": "HX-Request"}
 DEFAULT_QUEUE = "mine"
@@ -60,12 +59,12 @@ async def queue_pane(db: AsyncSession, request: Request, agent: Agent, name: str
     except queues.UnknownQueue:
         name = DEFAULT_QUEUE
         page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters())
-    agents = list(await db.scalars(select(Agent).where(Agent.active.is_(True)).order_by(Agent.name)))
-    teams = list(await db.scalars(select(Team).order_by(Team.name)))
+    agents = [a for a in await staff.agents(db) if a.active]
+    teams = await staff.teams(db)
     return {
         "agent": agent,
         "queue": page,
-        "counts": await queues.queue_counts(db, agent_id=agent.id),
+        "counts": await queues.queue_nav(db),
         "active_agents": agents,
         "all_teams": teams,
         "statuses": queues.STATUSES,
