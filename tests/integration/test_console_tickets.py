@@ -40,9 +40,13 @@ async def test_ticket_page_shows_conversation_panel_and_reply_box(client, shop):
     await sign_in(client, "agent")
     page = await client.get(f"/console/tickets/{shop.ticket_ids[0]}")
     assert page.status_code == 200 and page.headers["vary"] == "HX-Request"
-    for element in ('id="queue-list"', 'id="conversation"', 'id="customer-panel"', 'id="reply-box"', 'id="sla-clocks"',
+    for element in ('id="conversation"', 'id="customer-panel"', 'id="reply-box"', 'id="sla-clocks"',
                     'name="body"', 'name="send"', "My parcel has not arrived.", "#5000", "Broken teapot"):
         assert element in page.text, element
+    # the queue pane follows the conversation: the page asks for the agent's queue once loaded
+    assert 'id="queue-list"' not in page.text and 'hx-get="/console/queues/mine" hx-trigger="load"' in page.text
+    pane = await client.get("/console/queues/mine", headers=htmx("queue-pane"))
+    assert 'id="queue-list"' in pane.text and "<html" not in pane.text
     fragment = await client.get(f"/console/tickets/{shop.ticket_ids[0]}", headers=htmx("workspace"))
     assert "<html" not in fragment.text and 'id="conversation"' in fragment.text and 'id="queue-list"' not in fragment.text
 
