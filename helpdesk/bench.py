@@ -41,6 +41,7 @@ class BenchResult:
     messages_per_second: float
     peak_rss_mb: float
     concurrency: int
+    batch: int
     tickets: int
     customers: int
 
@@ -132,13 +133,14 @@ async def _seed_sla_policy(sessions) -> None:
         await session.commit()
 
 
-async def run_ingest(settings, *, n: int, customers: int, concurrency: int, progress=None) -> tuple[float, int, int]:
-    """Migrate, seed, then push `n` messages through `ingest` with `concurrency` sessions. Returns
-    (seconds, tickets, customers)."""
+async def run_ingest(settings, *, n: int, customers: int, concurrency: int, batch: int = 1,
+                     progress=None) -> tuple[float, int, int]:
+    """Migrate, seed, then push `n` messages through `ingest` (or `ingest_many`, `batch` at a time)
+    with `concurrency` sessions. Returns (seconds, tickets, customers)."""
     from sqlalchemy import func, select
 
     from helpdesk.db import make_engine, make_session_factory
-    from helpdesk.ingest import ingest
+    from helpdesk.ingest import ingest, ingest_many
     from helpdesk.migrate import upgrade
     from helpdesk.models import Customer, Ticket
     from helpdesk.sla_policies import forget_cached_policies
@@ -149,17 +151,27 @@ async def run_ingest(settings, *, n: int, customers: int, concurrency: int, prog
         sessions = make_session_factory(engine)
         await _seed_sla_policy(sessions)
         forget_cached_policies()
-        messages = synthetic_messages(n, customers=customers, concurrency=concurrency)
+        messages = synthetic_messages(n, customers=customers, concurrency=concurrency * batch)
         done = 0
+
+        def next_batch() -> list:
+            return [message for _, message in zip(range(batch), messages)]
 
         async def worker() -> None:
             nonlocal done
             async with sessions() as session:
-                for message in messages:  # one shared generator: each message goes to one worker
-                    await ingest(session, message, settings=settings)
+                # one shared generator: each message goes to one worker
+                while chunk := next_batch():
+                    if batch == 1:
+                        await ingest(session, chunk[0], settings=settings)
+                    else:
+                        failed = [r for r in await ingest_many(session, chunk, settings=settings)
+                                  if isinstance(r, Exception)]
+                        if failed:
+                            raise failed[0]
                     session.expunge_all()  # a long-lived worker session must not grow with the run
-                    done += 1
-                    if progress and done % 500 == 0:
+                    before, done = done, done + len(chunk)
+                    if progress and done // 500 != before // 500:
                         progress(done)
 
         started = time.perf_counter()
@@ -196,7 +208,7 @@ async def _drop_pg_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
-def bench_one(database: str, *, n: int, customers: int, concurrency: int, pg_url: str) -> BenchResult:
+def bench_one(database: str, *, n: int, customers: int, concurrency: int, pg_url: str, batch: int = 1) -> BenchResult:
     """Run in this process against a fresh database, removed afterwards."""
     from helpdesk.settings import Settings
 
@@ -214,20 +226,20 @@ def bench_one(database: str, *, n: int, customers: int, concurrency: int, pg_url
 
         with PeakMemory() as memory:
             seconds, tickets, people = asyncio.run(
-                run_ingest(settings, n=n, customers=customers, concurrency=concurrency, progress=progress)
+                run_ingest(settings, n=n, customers=customers, concurrency=concurrency, batch=batch, progress=progress)
             )
         return BenchResult(database, n, round(seconds, 2), round(n / seconds, 1), round(memory.peak / 2**20, 1),
-                           concurrency, tickets, people)
+                           concurrency, batch, tickets, people)
     finally:
         if database == "postgres":
             asyncio.run(_drop_pg_database(pg_url, pg_name))
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def bench_in_child(database: str, *, n: int, customers: int, concurrency: int, pg_url: str) -> BenchResult:
+def bench_in_child(database: str, *, n: int, customers: int, concurrency: int, pg_url: str, batch: int = 1) -> BenchResult:
     """Run `bench_one` in a fresh interpreter so each database's peak RSS is measured alone."""
     command = [sys.executable, "-m", "helpdesk.bench", database, "--n", str(n), "--customers", str(customers),
-               "--concurrency", str(concurrency), "--pg-url", pg_url]
+               "--concurrency", str(concurrency), "--batch", str(batch), "--pg-url", pg_url]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the {database} benchmark failed (exit status {done.returncode}); see the output above")
@@ -240,10 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--customers", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
     result = bench_one(args.database, n=args.n, customers=args.customers, concurrency=args.concurrency,
-                       pg_url=args.pg_url)
+                       pg_url=args.pg_url, batch=args.batch)
     print(json.dumps(asdict(result)))
 
 

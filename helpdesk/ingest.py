@@ -49,31 +49,73 @@ async def ingest(session: AsyncSession, message: InboundMessage, *, settings: Se
 
     The hot path is SQLAlchemy Core run inside one `run_sync` (one greenlet hop for the whole
     message instead of one per statement, no unit-of-work bookkeeping): a new conversation from
-    a new customer is 5 statements + COMMIT, a reply from a known customer 4 + COMMIT. See
-    docs/performance.md.
+    a new customer is 5 statements + COMMIT, a reply from a known customer 4 + COMMIT. On SQLite
+    the statements and the COMMIT run in one hop into the database thread. See docs/performance.md.
     """
     rules = await sla_policies.load_policies(session)  # cached: no query on most calls
     try:
-        outcome = await session.run_sync(_ingest_sync, message, settings, rules)
+        result, events = await session.run_sync(_ingest_sync, [message], settings, rules)
+        await session.commit()  # already committed in _ingest_sync; this ends the session's transaction
     except IntegrityError as error:
         return await _lost_race(session, message, error)
-    if outcome is _BOUNCE:
-        return await _record_bounce(session, message, settings)
-    if outcome.duplicate:
-        return outcome  # nothing was written
+    _publish(events)
+    return result[0]
+
+
+async def ingest_many(session: AsyncSession, messages: list[InboundMessage], *,
+                      settings: Settings) -> list[IngestResult | Exception]:
+    """Several messages, in order, as one transaction: one COMMIT (and on SQLite one hop into the
+    database thread) for the lot, where `ingest` pays both per message. For callers that hold a
+    batch anyway (a mailbox poll, an import).
+
+    The same rules run for each message as in `ingest`, and a message sees the ones before it
+    (a reply threads to a ticket opened earlier in the batch). If any message fails, the batch is
+    rolled back and each message is ingested again on its own, so a bad message costs only
+    itself: its place in the returned list holds the exception `ingest` raised for it.
+    """
+    if not messages:
+        return []
+    rules = await sla_policies.load_policies(session)
     try:
+        results, events = await session.run_sync(_ingest_sync, messages, settings, rules)
         await session.commit()
-    except IntegrityError as error:
-        return await _lost_race(session, message, error)
-    result = outcome
-    live.publish(live.ticket_channel(result.ticket_id),
-                 {"event": "message.created", "ticket_id": result.ticket_id, "message_id": result.message_id})
-    live.publish(live.queue_channel("all"),
-                 {"event": "ticket.created" if result.created_ticket else "ticket.updated", "ticket_id": result.ticket_id})
-    return result
+    except Exception:  # noqa: BLE001 - whatever it was, each message gets its own try below
+        await session.rollback()
+        log.info("a batch of %d messages failed; ingesting them one at a time", len(messages))
+        return [await _ingest_or_error(session, message, settings) for message in messages]
+    _publish(events)
+    return list(results)
 
 
-_BOUNCE = object()
+async def _ingest_or_error(session: AsyncSession, message: InboundMessage, settings: Settings) -> IngestResult | Exception:
+    try:
+        return await ingest(session, message, settings=settings)
+    except Exception as error:  # noqa: BLE001 - handed back to the caller, who quarantines
+        await session.rollback()
+        return error
+
+
+def _publish(events: list[tuple[str, dict]]) -> None:
+    for channel, event in events:
+        live.publish(channel, event)
+
+
+def _ingest_sync(sync_session: Session, messages: list[InboundMessage], settings: Settings, rules):
+    conn = sync_session.connection()
+    return in_database_thread(conn, _ingest_and_commit, sync_session, conn, messages, settings, rules)
+
+
+def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessage], settings: Settings, rules):
+    """Every message's statements, then one COMMIT, in one hop; the session's own commit then has
+    nothing left to do. Returns the results and the live events to publish once committed."""
+    results: list[IngestResult] = []
+    events: list[tuple[str, dict]] = []
+    for message in messages:
+        results.append(_ingest_on(sync_session, conn, message, settings, rules, events))
+    if events:  # something was written
+        conn.connection.commit()
+    return results, events
+
 
 _T = Ticket.__table__
 _M = Message.__table__
@@ -195,21 +237,9 @@ def _identity_key(message: InboundMessage) -> tuple[str, str] | InvalidIdentity:
         return error
 
 
-def _ingest_sync(sync_session: Session, message: InboundMessage, settings: Settings, rules) -> IngestResult | object:
-    """Everything up to COMMIT, as Core statements on the session's connection."""
-    conn = sync_session.connection()
-    return in_database_thread(conn, _ingest_and_commit, sync_session, conn, message, settings, rules)
-
-
-def _ingest_and_commit(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules):
-    """COMMIT in the same hop as the statements; the session's own commit then has nothing left to do."""
-    outcome = _ingest_on(sync_session, conn, message, settings, rules)
-    if outcome is not _BOUNCE and not outcome.duplicate:
-        conn.connection.commit()
-    return outcome
-
-
-def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules) -> IngestResult | object:
+def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules,
+               events: list[tuple[str, dict]]) -> IngestResult:
+    """One message's statements (no COMMIT); appends the live events its changes call for."""
     dialect = conn.dialect.name
     identity = _identity_key(message)
     customer_row = None
@@ -231,7 +261,7 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
     if message.bounce_of:
         original = conn.execute(_BOUNCED_ORIGINAL, {"channel": message.channel, "external_id": message.bounce_of}).first()
         if original is not None:
-            return _BOUNCE
+            return _record_bounce(sync_session, conn, message, original, events)
 
     if isinstance(identity, InvalidIdentity):
         raise identity  # as resolve_customer would: the caller quarantines the message
@@ -308,6 +338,10 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
         ])
     if message.cc:
         _record_participants(conn, ticket_id, identity, message)
+    events.append((live.ticket_channel(ticket_id),
+                   {"event": "message.created", "ticket_id": ticket_id, "message_id": message_id}))
+    events.append((live.queue_channel("all"),
+                   {"event": "ticket.created" if created else "ticket.updated", "ticket_id": ticket_id}))
     return IngestResult(ticket_id, message_id, customer_id, created, False, reopened)
 
 
@@ -459,56 +493,22 @@ _BOUNCED_ORIGINAL = select(_M.c.id, _M.c.ticket_id).where(
 )
 
 
-async def _record_bounce(session: AsyncSession, message: InboundMessage, settings: Settings) -> IngestResult | None:
+_MARK_BOUNCED = update(_M).where(_M.c.id == bindparam("mid")).values(
+    delivery_status="failed", delivery_error=bindparam("error"), updated_at=bindparam("now"))
+_CUSTOMER_OF_TICKET = select(_T.c.customer_id).where(_T.c.id == bindparam("id"))
+
+
+def _record_bounce(sync_session: Session, conn, message: InboundMessage, original,
+                   events: list[tuple[str, dict]]) -> IngestResult:
     """A bounce marks our outbound message failed and joins its ticket; it opens no ticket."""
-    original = (
-        await session.execute(
-            select(Message.id, Message.ticket_id).where(
-                Message.channel == message.channel,
-                Message.external_id == message.bounce_of,
-                Message.direction == "outbound",
-            )
-        )
-    ).first()
-    if original is None:
-        return None
     reason = message.bounce_reason or "the recipient's mail server rejected the message"
-    await session.execute(
-        update(Message)
-        .where(Message.id == original.id)
-        .values(delivery_status="failed", delivery_error=f"bounced: {reason}", updated_at=utcnow())
-    )
-    row = _message_row(message, original.ticket_id)
-    session.add(row)
-    await session.commit()
-    customer_id = await session.scalar(select(Ticket.customer_id).where(Ticket.id == original.ticket_id))
-    live.publish(live.ticket_channel(original.ticket_id), {"event": "message.delivery", "message_id": original.id})
-    return IngestResult(original.ticket_id, row.id, customer_id, created_ticket=False, duplicate=False, bounce=True)
-
-
-def _message_row(message: InboundMessage, ticket_id: int) -> Message:
-    return Message(
-        ticket_id=ticket_id,
-        direction="inbound",
-        channel=message.channel,
-        external_id=message.external_id,
-        account=message.account,
-        sender_kind=message.sender.kind,
-        sender_value=_normalised_or_raw(message.sender.kind, message.sender.value),
-        sender_name=message.sender.display_name,
-        subject=message.subject,
-        text=message.text,
-        full_text=message.full_text if message.full_text != message.text else None,
-        html=message.html,
-        cc=[{"kind": i.kind, "value": i.value, "name": i.display_name} for i in message.cc] or None,
-        in_reply_to=message.thread_keys.in_reply_to,
-        references=list(message.thread_keys.references) or None,
-        auto_generated=message.auto_generated,
-        raw_ref=message.raw_ref,
-        defects=list(message.defects) or None,
-        created_at=message.received_at,
-        updated_at=utcnow(),
-    )
+    failed = {"delivery_status": "failed", "delivery_error": f"bounced: {reason}", "updated_at": utcnow()}
+    conn.execute(_MARK_BOUNCED, {"mid": original.id, "error": failed["delivery_error"], "now": failed["updated_at"]})
+    _refresh_loaded(sync_session, Message, original.id, failed)
+    message_id = conn.execute(_INSERT_MESSAGE, _message_values(message, original.ticket_id)).scalar_one()
+    customer_id = conn.execute(_CUSTOMER_OF_TICKET, {"id": original.ticket_id}).scalar_one()
+    events.append((live.ticket_channel(original.ticket_id), {"event": "message.delivery", "message_id": original.id}))
+    return IngestResult(original.ticket_id, message_id, customer_id, created_ticket=False, duplicate=False, bounce=True)
 
 
 def _message_values(message: InboundMessage, ticket_id: int) -> dict:

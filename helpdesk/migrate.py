@@ -21,12 +21,20 @@ def alembic_config(settings: Settings) -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Upgrade over an existing engine (no second event loop, works inside the app)."""
+    await _run(engine, command.upgrade, revision)
 
-    def _upgrade(connection) -> None:
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Step back to `revision` (every migration has a working downgrade; a test walks them)."""
+    await _run(engine, command.downgrade, revision)
+
+
+async def _run(engine: AsyncEngine, step, revision: str) -> None:
+    def _step(connection) -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        step(config, revision)
 
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        await connection.run_sync(_step)

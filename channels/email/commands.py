@@ -258,10 +258,13 @@ class ImportSummary:
                 "quarantined": self.quarantined, "tickets_created": self.tickets_created}
 
 
+IMPORT_BATCH = 100  # messages per transaction: one COMMIT each, memory bounded by 100 raw mails
+
+
 async def import_files(sessions, paths: list[Path], *, settings: Settings, progress=None) -> ImportSummary:
-    """Ingest mail files in date order through the same path as IMAP."""
+    """Ingest mail files in date order through the same path as IMAP, a batch per transaction."""
     from channels.email.mailfiles import find_mail
-    from channels.email.receive import own_addresses, quarantine, receive_raw
+    from channels.email.receive import own_addresses, quarantine, receive_many
     from helpdesk.files import store_blob
 
     found = find_mail(paths)
@@ -269,16 +272,17 @@ async def import_files(sessions, paths: list[Path], *, settings: Settings, progr
     async with sessions() as session:
         own = await own_addresses(session)
     task = progress.add_task("importing mail", total=len(found)) if progress else None
-    for item in found:
-        try:
-            raw = item.load()
-        except OSError as error:
-            # unreadable on disk: nothing to keep but the fact, so quarantine a note of it
-            ref = store_blob(settings.raw_mail_dir, f"unreadable: {item.label}".encode())
-            await quarantine(sessions, ref, f"{item.label}: {error}", account=None)
-            summary.quarantined += 1
-        else:
-            outcome = await receive_raw(sessions, raw, settings=settings, account=None, own=own)
+    for start in range(0, len(found), IMPORT_BATCH):
+        raws = []
+        for item in found[start:start + IMPORT_BATCH]:
+            try:
+                raws.append(item.load())
+            except OSError as error:
+                # unreadable on disk: nothing to keep but the fact, so quarantine a note of it
+                ref = store_blob(settings.raw_mail_dir, f"unreadable: {item.label}".encode())
+                await quarantine(sessions, ref, f"{item.label}: {error}", account=None)
+                summary.quarantined += 1
+        for outcome in await receive_many(sessions, raws, settings=settings, account=None, own=own):
             if outcome.status == "quarantined":
                 summary.quarantined += 1
             elif outcome.status == "duplicate":
@@ -287,7 +291,7 @@ async def import_files(sessions, paths: list[Path], *, settings: Settings, progr
                 summary.ingested += 1
                 summary.tickets_created += bool(outcome.result.created_ticket)
         if progress:
-            progress.advance(task)
+            progress.advance(task, len(found[start:start + IMPORT_BATCH]))
     return summary
 
 

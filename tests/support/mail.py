@@ -81,3 +81,20 @@ Message-ID: {message_id}
 
 --BOUNDARY--
 """.replace("\n", "\r\n").encode()
+
+
+def poison_ingest(monkeypatch, marker: str = "poison"):
+    """Make ingest fail, inside its transaction, for any message whose subject contains `marker`:
+    the way a bug or a constraint would. A batch holding it is rolled back and retried one by one.
+    Returns a function that fixes the "bug" again."""
+    from helpdesk import ingest as ingest_module
+
+    real = ingest_module._ingest_on
+
+    def failing(sync_session, conn, message, *args):
+        if marker in (message.subject or ""):
+            raise ValueError("cannot store this one")
+        return real(sync_session, conn, message, *args)
+
+    monkeypatch.setattr(ingest_module, "_ingest_on", failing)
+    return lambda: monkeypatch.setattr(ingest_module, "_ingest_on", real)

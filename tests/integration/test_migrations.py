@@ -1,0 +1,45 @@
+"""The migration history walks down and up again on both databases, search included."""
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from helpdesk.db import make_engine, make_session_factory
+from helpdesk.ingest import ingest
+from helpdesk.migrate import downgrade, upgrade
+from helpdesk.search import search
+from helpdesk.settings import Settings
+from tests.conftest import PG_ADMIN_URL, missing_component, port_open
+from tests.factories import inbound
+
+
+async def _fresh_postgres(name: str) -> str:
+    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql://", "postgres://", 1))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+async def test_down_to_0005_and_up_again_keeps_search_working(dialect, tmp_path):
+    if dialect == "sqlite":
+        url = f"sqlite:///{tmp_path / 'helpdesk.sqlite3'}"
+    else:
+        if not port_open("127.0.0.1", 5432):
+            missing_component("PostgreSQL on 127.0.0.1:5432")
+        url = await _fresh_postgres("helpdesk_test_migrations")
+    settings = Settings(data_dir=tmp_path / "data", database_url=url, secret_key="test")
+    engine = make_engine(settings)
+    try:
+        await upgrade(engine)
+        await downgrade(engine, "0005")
+        await upgrade(engine)
+        async with make_session_factory(engine)() as session:
+            result = await ingest(session, inbound(subject="Kettle whistles in B flat"), settings=settings)
+            hits = await search(session, "whistles")
+        assert [hit.ticket_id for hit in hits] == [result.ticket_id]
+    finally:
+        await engine.dispose()
