@@ -21,7 +21,6 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-import asyncpg
 import psutil
 from imapclient import IMAPClient
 from sqlalchemy import select
@@ -30,6 +29,7 @@ from channels.email.imap import MailboxReader
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.migrate import upgrade
 from helpdesk.models import Mailbox, Message
+from helpdesk.bench import create_pg_database, drop_pg_database
 from helpdesk.settings import Settings
 from tests.support.dovecot import start_dovecot
 
@@ -120,13 +120,7 @@ class PeakRss:
 
 
 async def fresh_database(name: str) -> str:
-    admin = await asyncpg.connect(PG.replace("postgresql://", "postgres://") + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return f"{PG}/{name}"
+    return await create_pg_database(f"{PG}/postgres", name)
 
 
 async def run(args) -> None:
@@ -176,9 +170,7 @@ async def run(args) -> None:
         print(f"peak RSS: {peak / 2**20:.0f} MB")
         print(f"replies threaded into their ticket: {threaded} of {len(reply_root)}")
         await engine.dispose()
-        admin = await asyncpg.connect(PG.replace("postgresql://", "postgres://") + "/postgres")
-        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-        await admin.close()
+        await drop_pg_database(f"{PG}/postgres", url.rsplit("/", 1)[1])
         __import__("shutil").rmtree(data_dir, ignore_errors=True)
     finally:
         server.stop()

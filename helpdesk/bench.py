@@ -186,7 +186,8 @@ async def run_ingest(settings, *, n: int, customers: int, concurrency: int, batc
         await engine.dispose()
 
 
-async def _create_pg_database(admin_url: str, name: str) -> str:
+async def create_pg_database(admin_url: str, name: str) -> str:
+    """A new, empty database `name` on the server of `admin_url` (dropped first if it exists); its URL."""
     import asyncpg
 
     conn = await asyncpg.connect(admin_url.replace("postgresql://", "postgres://", 1))
@@ -198,7 +199,7 @@ async def _create_pg_database(admin_url: str, name: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _drop_pg_database(admin_url: str, name: str) -> None:
+async def drop_pg_database(admin_url: str, name: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(admin_url.replace("postgresql://", "postgres://", 1))
@@ -218,7 +219,7 @@ def bench_one(database: str, *, n: int, customers: int, concurrency: int, pg_url
         if database == "sqlite":
             url = f"sqlite:///{workdir / 'helpdesk.sqlite3'}"
         else:
-            url = asyncio.run(_create_pg_database(pg_url, pg_name))
+            url = asyncio.run(create_pg_database(pg_url, pg_name))
         settings = Settings(data_dir=workdir / "data", database_url=url, secret_key="bench")
 
         def progress(done: int) -> None:
@@ -232,7 +233,7 @@ def bench_one(database: str, *, n: int, customers: int, concurrency: int, pg_url
                            concurrency, batch, tickets, people)
     finally:
         if database == "postgres":
-            asyncio.run(_drop_pg_database(pg_url, pg_name))
+            asyncio.run(drop_pg_database(pg_url, pg_name))
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -1,9 +1,9 @@
 """The migration history walks down and up again on both databases, search included."""
 from __future__ import annotations
 
-import asyncpg
 import pytest
 
+from helpdesk.bench import create_pg_database
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.ingest import ingest
 from helpdesk.migrate import downgrade, upgrade
@@ -13,16 +13,6 @@ from tests.conftest import PG_ADMIN_URL, missing_component, port_open
 from tests.factories import inbound
 
 
-async def _fresh_postgres(name: str) -> str:
-    conn = await asyncpg.connect(PG_ADMIN_URL.replace("postgresql://", "postgres://", 1))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
 async def test_down_to_0005_and_up_again_keeps_search_working(dialect, tmp_path):
     if dialect == "sqlite":
@@ -30,7 +20,7 @@ async def test_down_to_0005_and_up_again_keeps_search_working(dialect, tmp_path)
     else:
         if not port_open("127.0.0.1", 5432):
             missing_component("PostgreSQL on 127.0.0.1:5432")
-        url = await _fresh_postgres("helpdesk_test_migrations")
+        url = await create_pg_database(PG_ADMIN_URL, "helpdesk_test_migrations")
     settings = Settings(data_dir=tmp_path / "data", database_url=url, secret_key="test")
     engine = make_engine(settings)
     try:
