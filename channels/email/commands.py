@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import click
@@ -17,6 +17,9 @@ from helpdesk.db import make_engine, make_session_factory
 from helpdesk.migrate import upgrade
 from helpdesk.models import Mailbox, QuarantinedMessage
 from helpdesk.settings import Settings
+
+if TYPE_CHECKING:
+    from channels.email.receive import Tally
 
 out = Console()
 err = Console(stderr=True)
@@ -246,29 +249,17 @@ def mail_poll(ctx: click.Context, once: bool, address: str | None, since: str | 
 
 # --------------------------------------------------------------------------- import mail
 
-@dataclass
-class ImportSummary:
-    ingested: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    tickets_created: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return {"ingested": self.ingested, "duplicates": self.duplicates,
-                "quarantined": self.quarantined, "tickets_created": self.tickets_created}
-
-
 IMPORT_BATCH = 100  # messages per transaction: one COMMIT each, memory bounded by 100 raw mails
 
 
-async def import_files(sessions, paths: list[Path], *, settings: Settings, progress=None) -> ImportSummary:
+async def import_files(sessions, paths: list[Path], *, settings: Settings, progress=None) -> Tally:
     """Ingest mail files in date order through the same path as IMAP, a batch per transaction."""
     from channels.email.mailfiles import find_mail
-    from channels.email.receive import own_addresses, quarantine, receive_many
+    from channels.email.receive import Tally, own_addresses, quarantine, receive_many
     from helpdesk.files import store_blob
 
     found = find_mail(paths)
-    summary = ImportSummary()
+    summary = Tally()
     async with sessions() as session:
         own = await own_addresses(session)
     task = progress.add_task("importing mail", total=len(found)) if progress else None
@@ -283,13 +274,7 @@ async def import_files(sessions, paths: list[Path], *, settings: Settings, progr
                 await quarantine(sessions, ref, f"{item.label}: {error}", account=None)
                 summary.quarantined += 1
         for outcome in await receive_many(sessions, raws, settings=settings, account=None, own=own):
-            if outcome.status == "quarantined":
-                summary.quarantined += 1
-            elif outcome.status == "duplicate":
-                summary.duplicates += 1
-            else:
-                summary.ingested += 1
-                summary.tickets_created += bool(outcome.result.created_ticket)
+            summary.add(outcome)
         if progress:
             progress.advance(task, len(found[start:start + IMPORT_BATCH]))
     return summary

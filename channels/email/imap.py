@@ -28,7 +28,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.email.receive import ReceiveOutcome, own_addresses, receive_many, receive_raw
+from channels.email.receive import ReceiveOutcome, Tally, own_addresses, receive_many, receive_raw
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.models import Mailbox, Message, utcnow
 from helpdesk.settings import Settings
@@ -48,22 +48,9 @@ class MailboxUnavailable(Exception):
 
 
 @dataclass
-class PollReport:
-    mailbox: str
-    ingested: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    tickets_created: int = 0
+class PollReport(Tally):
+    mailbox: str = ""
     uids: list[int] = field(default_factory=list)
-
-    def add(self, outcome: ReceiveOutcome) -> None:
-        if outcome.status == "quarantined":
-            self.quarantined += 1
-        elif outcome.status == "duplicate":
-            self.duplicates += 1
-        else:
-            self.ingested += 1
-            self.tickets_created += bool(outcome.result and outcome.result.created_ticket)
 
 
 def connect(mailbox: Mailbox, *, timeout: float = 30) -> IMAPClient:
@@ -102,7 +89,7 @@ class MailboxReader:
             async with self.sessions() as session:
                 mailbox = await session.get(Mailbox, self.mailbox_id)
                 own = await own_addresses(session)
-            report = PollReport(mailbox.address)
+            report = PollReport(mailbox=mailbox.address)
             try:
                 await self._poll(mailbox, own, report, since)
             except LoginError as error:

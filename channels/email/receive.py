@@ -35,6 +35,30 @@ class ReceiveOutcome:
     acknowledged: bool = False
 
 
+@dataclass
+class Tally:
+    """Where a run of messages went: each one counts in exactly one of ingested, duplicates and
+    quarantined (the figures `helpdesk import mail --json` and a mailbox poll report)."""
+
+    ingested: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    tickets_created: int = 0
+
+    def add(self, outcome: ReceiveOutcome) -> None:
+        if outcome.status == "quarantined":
+            self.quarantined += 1
+        elif outcome.status == "duplicate":
+            self.duplicates += 1
+        else:
+            self.ingested += 1
+            self.tickets_created += bool(outcome.result and outcome.result.created_ticket)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"ingested": self.ingested, "duplicates": self.duplicates,
+                "quarantined": self.quarantined, "tickets_created": self.tickets_created}
+
+
 class NotQuarantined(LookupError):
     """Re-ingest of a quarantine id that does not exist or was already resolved."""
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk import customers, tickets
 from helpdesk.models import Agent, Ticket
 from helpdesk.web.auth import current_agent, lead_only, signed_in
-from helpdesk.web.console.pages import fragment, go, is_htmx, queue_pane, render
+from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
@@ -71,9 +71,8 @@ class CustomerController(Controller):
         except customers.CustomerError as exc:
             context = await self._page_context(db, request, agent, customer_id)
             context.update(edit_error=exc, form=data)
-            if is_htmx(request):
-                return fragment("console/_customer_edit.html", context)
-            return render(request, "console/customer.html", context, status_code=400)
+            return await form_rejected(request, db, agent, context, page="console/customer.html",
+                                       part="console/_customer_edit.html")
         if not is_htmx(request):
             return go(request, f"/console/customers/{customer_id}")
         context = await self._page_context(db, request, agent, customer_id)
@@ -92,9 +91,8 @@ class CustomerController(Controller):
         except customers.CustomerError as exc:
             context = await self._page_context(db, request, agent, customer_id)
             context.update(merge_error=str(exc), merge_target=raw)
-            if is_htmx(request):
-                return fragment("console/_customer_merge.html", context)
-            return render(request, "console/customer.html", context, status_code=400)
+            return await form_rejected(request, db, agent, context, page="console/customer.html",
+                                       part="console/_customer_merge.html")
         if is_htmx(request):
             return Response("", headers={"HX-Redirect": f"/console/customers/{survivor.id}"})
         return go(request, f"/console/customers/{survivor.id}")

@@ -45,6 +45,19 @@ def go(request: Request, url: str) -> Response:
     return Redirect(url, status_code=303)
 
 
+async def form_rejected(request: Request, db: AsyncSession, agent: Agent, context: dict[str, Any], *,
+                        page: str, part: str, target: str | None = None) -> Template:
+    """A form the agent must correct, with its error: htmx gets `part` of the page again (swapped
+    over the element `target` when the form posted elsewhere); a plain post, the whole `page`
+    with status 400."""
+    if is_htmx(request):
+        headers = {"HX-Retarget": f"#{target}", "HX-Reswap": "outerHTML"} if target else None
+        return fragment(part, context, headers=headers)
+    if "queue" not in context:
+        context.update(await queue_pane(db, request, agent))
+    return render(request, page, context, status_code=400)
+
+
 def remember_queue(request: Request, name: str) -> None:
     if request.session.get("queue") != name:
         request.session["queue"] = name

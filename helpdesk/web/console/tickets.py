@@ -21,7 +21,7 @@ from helpdesk.message_html import content_id_key, sanitise
 from helpdesk.models import Agent, Attachment, CannedResponse, Customer, Message, Ticket
 from helpdesk.settings import Settings
 from helpdesk.web.auth import current_agent, signed_in
-from helpdesk.web.console.pages import DEFAULT_QUEUE, fragment, go, is_htmx, queue_pane, render
+from helpdesk.web.console.pages import DEFAULT_QUEUE, form_rejected, fragment, go, is_htmx, queue_pane, render
 
 WORKSPACE_FRAGMENTS = {"workspace": "console/_workspace.html"}
 STATUS_AFTER_SEND = ("pending", "solved")
@@ -150,11 +150,8 @@ class TicketController(Controller):
         except (outbox.NothingToSend, tickets.TicketError) as error:
             context = await workspace_context(db, agent, ticket_id)
             context["reply"] = {"body": body, "mode": mode, "error": str(error)}
-            if is_htmx(request):
-                return fragment("console/_reply_box.html", context,
-                                headers={"HX-Retarget": "#reply-box", "HX-Reswap": "outerHTML"})
-            context.update(await queue_pane(db, request, agent))
-            return render(request, "console/ticket.html", context, status_code=400)
+            return await form_rejected(request, db, agent, context, page="console/ticket.html",
+                                       part="console/_reply_box.html", target="reply-box")
         if not is_htmx(request):
             return go(request, f"/console/tickets/{ticket_id}")
         context = await workspace_context(db, agent, ticket_id)
@@ -218,11 +215,8 @@ class TicketController(Controller):
         except tickets.TicketError as exc:
             context = await workspace_context(db, agent, ticket_id)
             context.update(merge_error=str(exc), merge_target=raw)
-            if is_htmx(request):
-                return fragment("console/_ticket_properties.html", context,
-                                headers={"HX-Retarget": "#ticket-properties", "HX-Reswap": "outerHTML"})
-            context.update(await queue_pane(db, request, agent))
-            return render(request, "console/ticket.html", context, status_code=400)
+            return await form_rejected(request, db, agent, context, page="console/ticket.html",
+                                       part="console/_ticket_properties.html", target="ticket-properties")
         return go(request, f"/console/tickets/{survivor.id}")
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/split", name="message_split")
@@ -234,11 +228,8 @@ class TicketController(Controller):
         except tickets.TicketError as exc:
             context = await workspace_context(db, agent, ticket_id)
             context["split_error"] = {"message_id": message_id, "text": str(exc)}
-            if is_htmx(request):
-                return fragment("console/_conversation.html", context,
-                                headers={"HX-Retarget": "#conversation", "HX-Reswap": "outerHTML"})
-            context.update(await queue_pane(db, request, agent))
-            return render(request, "console/ticket.html", context, status_code=400)
+            return await form_rejected(request, db, agent, context, page="console/ticket.html",
+                                       part="console/_conversation.html", target="conversation")
         return go(request, f"/console/tickets/{new.id}")
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/retry", name="message_retry")
