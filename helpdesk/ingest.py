@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from channels.base import InboundMessage
-from helpdesk import live, sla_policies
+from helpdesk import live, search, sla_policies
 from helpdesk.db import in_database_thread
 from helpdesk.customers import email_domain, normalise_identity, InvalidIdentity
 from helpdesk.files import store_blob
@@ -105,16 +105,34 @@ def _ingest_sync(sync_session: Session, messages: list[InboundMessage], settings
     return in_database_thread(conn, _ingest_and_commit, sync_session, conn, messages, settings, rules)
 
 
+class _Written:
+    """What a unit of work changed: live events to publish after COMMIT, and the tickets and
+    customers whose search documents it must rebuild when it keeps them itself."""
+
+    __slots__ = ("events", "tickets", "customers")
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict]] = []
+        self.tickets: set[int] = set()
+        self.customers: set[int] = set()
+
+
 def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessage], settings: Settings, rules):
     """Every message's statements, then one COMMIT, in one hop; the session's own commit then has
-    nothing left to do. Returns the results and the live events to publish once committed."""
+    nothing left to do. Returns the results and the live events to publish once committed.
+
+    On PostgreSQL the search triggers stand aside (migration 0008) and each touched ticket's
+    document is rebuilt once, set-based, just before COMMIT, instead of on every insert."""
     results: list[IngestResult] = []
-    events: list[tuple[str, dict]] = []
+    written = _Written()
+    keeps_documents = search.defer_documents(conn)
     for message in messages:
-        results.append(_ingest_on(sync_session, conn, message, settings, rules, events))
-    if events:  # something was written
+        results.append(_ingest_on(sync_session, conn, message, settings, rules, written))
+    if written.events:  # something was written
+        if keeps_documents:
+            search.refresh_documents(conn, written.tickets, written.customers)
         conn.connection.commit()
-    return results, events
+    return results, written.events
 
 
 _T = Ticket.__table__
@@ -153,7 +171,7 @@ _INSERT_CUSTOMER = (
 )
 _INSERT_CUSTOMER_NO_DOMAIN = insert(_C).values(name=bindparam("name")).returning(_C.c.id, _C.c.organization_id)
 _DELETE_CUSTOMER = delete(_C).where(_C.c.id == bindparam("id"))
-_RENAME_CUSTOMER = update(_C).where(_C.c.id == bindparam("id")).values(name=bindparam("name"))
+_RENAME_CUSTOMER = update(_C).where(_C.c.id == bindparam("cid")).values(name=bindparam("new_name"))
 
 _TICKET_FIELDS = (
     "id", "number", "status", "priority", "channel", "customer_id", "organization_id", "team_id", "merged_into_id",
@@ -238,8 +256,8 @@ def _identity_key(message: InboundMessage) -> tuple[str, str] | InvalidIdentity:
 
 
 def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules,
-               events: list[tuple[str, dict]]) -> IngestResult:
-    """One message's statements (no COMMIT); appends the live events its changes call for."""
+               written: _Written) -> IngestResult:
+    """One message's statements (no COMMIT); notes in `written` what it changed."""
     dialect = conn.dialect.name
     identity = _identity_key(message)
     customer_row = None
@@ -261,11 +279,11 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
     if message.bounce_of:
         original = conn.execute(_BOUNCED_ORIGINAL, {"channel": message.channel, "external_id": message.bounce_of}).first()
         if original is not None:
-            return _record_bounce(sync_session, conn, message, original, events)
+            return _record_bounce(sync_session, conn, message, original, written)
 
     if isinstance(identity, InvalidIdentity):
         raise identity  # as resolve_customer would: the caller quarantines the message
-    customer_id, organization_id = _resolve_customer(sync_session, conn, message, identity, customer_row)
+    customer_id, organization_id = _resolve_customer(sync_session, conn, message, identity, customer_row, written)
 
     ticket = _find_ticket(conn, message, customer_id, identity)
     now = utcnow()
@@ -338,9 +356,10 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
         ])
     if message.cc:
         _record_participants(conn, ticket_id, identity, message)
-    events.append((live.ticket_channel(ticket_id),
+    written.tickets.add(ticket_id)
+    written.events.append((live.ticket_channel(ticket_id),
                    {"event": "message.created", "ticket_id": ticket_id, "message_id": message_id}))
-    events.append((live.queue_channel("all"),
+    written.events.append((live.queue_channel("all"),
                    {"event": "ticket.created" if created else "ticket.updated", "ticket_id": ticket_id}))
     return IngestResult(ticket_id, message_id, customer_id, created, False, reopened)
 
@@ -367,7 +386,7 @@ def _refresh_loaded(sync_session: Session, model, pk: int, changes: dict) -> Non
 
 
 def _resolve_customer(sync_session: Session, conn, message: InboundMessage, identity: tuple[str, str],
-                      row) -> tuple[int, int | None]:
+                      row, written: _Written) -> tuple[int, int | None]:
     """`customers.resolve_customer` in Core: follow merge tombstones, name a nameless customer,
     create customer + identity on first contact (INSERT … ON CONFLICT DO NOTHING, no savepoint)."""
     kind, value = identity
@@ -390,7 +409,8 @@ def _resolve_customer(sync_session: Session, conn, message: InboundMessage, iden
     while merged_into_id is not None:  # follow merge tombstones
         customer_id, merged_into_id, organization_id, name = conn.execute(_CUSTOMER_BY_ID, {"id": merged_into_id}).one()
     if not name and display_name:
-        conn.execute(_RENAME_CUSTOMER, {"id": customer_id, "name": display_name})
+        conn.execute(_RENAME_CUSTOMER, {"cid": customer_id, "new_name": display_name})
+        written.customers.add(customer_id)  # their tickets are found by the new name
         _refresh_loaded(sync_session, Customer, customer_id, {"name": display_name})
     return customer_id, organization_id
 
@@ -499,7 +519,7 @@ _CUSTOMER_OF_TICKET = select(_T.c.customer_id).where(_T.c.id == bindparam("id"))
 
 
 def _record_bounce(sync_session: Session, conn, message: InboundMessage, original,
-                   events: list[tuple[str, dict]]) -> IngestResult:
+                   written: _Written) -> IngestResult:
     """A bounce marks our outbound message failed and joins its ticket; it opens no ticket."""
     reason = message.bounce_reason or "the recipient's mail server rejected the message"
     failed = {"delivery_status": "failed", "delivery_error": f"bounced: {reason}", "updated_at": utcnow()}
@@ -507,7 +527,9 @@ def _record_bounce(sync_session: Session, conn, message: InboundMessage, origina
     _refresh_loaded(sync_session, Message, original.id, failed)
     message_id = conn.execute(_INSERT_MESSAGE, _message_values(message, original.ticket_id)).scalar_one()
     customer_id = conn.execute(_CUSTOMER_OF_TICKET, {"id": original.ticket_id}).scalar_one()
-    events.append((live.ticket_channel(original.ticket_id), {"event": "message.delivery", "message_id": original.id}))
+    written.tickets.add(original.ticket_id)
+    written.events.append((live.ticket_channel(original.ticket_id),
+                           {"event": "message.delivery", "message_id": original.id}))
     return IngestResult(original.ticket_id, message_id, customer_id, created_ticket=False, duplicate=False, bounce=True)
 
 

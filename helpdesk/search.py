@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from html import escape
 
 from markupsafe import Markup
-from sqlalchemy import bindparam, text
+from sqlalchemy import ARRAY, Integer, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # Below three letters a prefix matches a large part of the vocabulary: slow and useless.
@@ -199,3 +199,29 @@ def _snippet(texts: list[str], terms: set[str], prefix: str | None) -> Markup:
     out.append(escape(best_text[position:end]))
     out.append("…" if end < len(best_text) else "")
     return Markup(" ".join("".join(out).split()))
+
+
+# --- keeping documents current in bulk (PostgreSQL; migration 0008) ------------------------
+# Row triggers rebuild a ticket's document on every insert that concerns it. A writer that
+# touches many tickets in one transaction (ingest) sets helpdesk.search_deferred for that
+# transaction, which the triggers obey, and rebuilds each touched document once before COMMIT.
+
+_DEFER = text("SELECT set_config('helpdesk.search_deferred', 'on', true)")
+_REFRESH = text(
+    "SELECT helpdesk_refresh_ticket_search(ARRAY(SELECT id FROM tickets "
+    "WHERE id = ANY(:tickets) OR customer_id = ANY(:customers)))"
+).bindparams(bindparam("tickets", type_=ARRAY(Integer)), bindparam("customers", type_=ARRAY(Integer)))
+
+
+def defer_documents(conn) -> bool:
+    """On a sync Core connection: stand the search triggers aside until this transaction ends.
+    True when it did (PostgreSQL): the caller must then call `refresh_documents` before COMMIT."""
+    if conn.dialect.name != "postgresql":
+        return False
+    conn.execute(_DEFER)
+    return True
+
+
+def refresh_documents(conn, ticket_ids, customer_ids=()) -> None:
+    """Rebuild the documents of these tickets and of every ticket of these customers, in one call."""
+    conn.execute(_REFRESH, {"tickets": sorted(ticket_ids), "customers": sorted(customer_ids)})

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import logging
-import re
 import ssl
 import threading
 import time
@@ -28,7 +27,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.email.receive import ReceiveOutcome, Tally, own_addresses, receive_many, receive_raw
+from channels.email.receive import Tally, own_addresses, receive_many
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.models import Mailbox, Message, utcnow
 from helpdesk.settings import Settings
@@ -38,7 +37,6 @@ log = logging.getLogger(__name__)
 Sessions = async_sessionmaker[AsyncSession]
 
 BATCH = 100  # messages per FETCH: bounded memory, few round trips
-INGEST_CONCURRENCY = 8  # ingest sessions side by side within a batch, PostgreSQL only
 IDLE_RENEW_SECONDS = 9 * 60  # RFC 2177: re-issue IDLE well before servers' 29-minute cut-off
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.abort, EOFError)  # IMAPClientAbortError is an IMAP4.abort
 
@@ -132,7 +130,6 @@ class MailboxReader:
             candidates = sorted(set(candidates) | set(older))
 
         # Measured: prefetching the next batch while ingesting this one gained nothing; ingest is the bound.
-        concurrency = self._concurrency()
         for start in range(0, len(candidates), BATCH):
             batch = candidates[start:start + BATCH]
             fetched = await asyncio.to_thread(client.fetch, batch, ["BODY.PEEK[]"])
@@ -143,15 +140,11 @@ class MailboxReader:
                     continue  # expunged meanwhile by another client
                 raws.append((uid, data[b"BODY[]"]))
             del fetched
-            if concurrency > 1:
-                outcomes = await _receive_batch(
-                    [raw for _, raw in raws], concurrency,
-                    lambda raw: receive_raw(self.sessions, raw, settings=self.settings, account=mailbox.address,
-                                            own=own, auto_ack=mailbox.auto_ack),
-                )
-            else:  # the whole batch as one transaction, in mailbox order
-                outcomes = await receive_many(self.sessions, [raw for _, raw in raws], settings=self.settings,
-                                              account=mailbox.address, own=own, auto_ack=mailbox.auto_ack)
+            # one transaction per fetched batch, in mailbox order: a reply always finds the message
+            # it answers, even one fetched in the same batch (measured on PostgreSQL: 358 msg/s
+            # against 307 for one transaction per message with 8 side by side)
+            outcomes = await receive_many(self.sessions, [raw for _, raw in raws], settings=self.settings,
+                                          account=mailbox.address, own=own, auto_ack=mailbox.auto_ack)
             for (uid, _), outcome in zip(raws, outcomes):
                 report.add(outcome)
                 report.uids.append(uid)
@@ -162,15 +155,6 @@ class MailboxReader:
             # only now may the old UIDs be forgotten: a crash before this re-runs the (deduping) re-sync
             high = max([uidnext - 1, *candidates]) if (uidnext or candidates) else 0
             await _reset_progress(self.sessions, mailbox.id, uidvalidity, high)
-
-    def _concurrency(self) -> int:
-        """Messages ingested side by side: several on PostgreSQL, each its own transaction (measured:
-        287 msg/s against 232 for one batch transaction, whose statements wait on one connection);
-        one on SQLite, whose single writer would only make them wait, so a whole fetched batch goes
-        in as one transaction there (one COMMIT and one hop into the database thread)."""
-        bind = getattr(self.sessions, "kw", {}).get("bind")
-        dialect = getattr(getattr(bind, "dialect", None), "name", None)
-        return INGEST_CONCURRENCY if dialect == "postgresql" else 1
 
     async def wait_for_mail(self, stop: threading.Event, *, timeout: float = IDLE_RENEW_SECONDS) -> bool:
         """IDLE (RFC 2177) until the server reports new mail, `timeout` passes or `stop` is set."""
@@ -245,78 +229,6 @@ class MailboxReader:
                 .values(last_error=error[:1000] if error else None, last_polled_at=utcnow())
             )
             await session.commit()
-
-
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MSG_ID = re.compile(rb"<[^<>\s]+>")
-_ADDRESS = re.compile(rb"[^\s<>,;:\"']+@[^\s<>,;:\"']+")
-
-
-def _ordering_keys(raw: bytes) -> tuple[set[bytes], set[bytes], bool]:
-    """(keys this message holds, keys it must wait for, whether it must wait for everything
-    before it) from its header block.
-
-    A message holds its sender and its Message-ID; it waits for the last earlier message
-    holding its sender, its own Message-ID (a duplicate) or any Message-ID it references. So
-    one sender's mails and one conversation's mails are ingested in mailbox order, and a reply
-    is never ingested before the message it answers."""
-    end = _HEADER_END.search(raw)
-    header = raw[:end.start()] if end else raw
-    sender = message_id = None
-    refs: set[bytes] = set()
-    name = None
-    barrier = False
-    for line in header.splitlines():
-        if line[:1] in (b" ", b"\t"):
-            if name is None:
-                continue
-            value = line
-        else:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-        if name == b"from":
-            found = _ADDRESS.findall(value)
-            if found:
-                sender = b"from:" + found[-1].lower()
-        elif name == b"message-id":
-            found = _MSG_ID.findall(value)
-            if found:
-                message_id = found[0]
-        elif name in (b"in-reply-to", b"references"):
-            refs.update(_MSG_ID.findall(value))
-        elif name == b"subject" and b"[#" in value:
-            barrier = True  # threads by ticket number: may name a ticket made earlier in this batch
-    holds = {k for k in (sender, message_id) if k is not None}
-    return holds, holds | refs, barrier or sender is None or message_id is None
-
-
-async def _receive_batch(raws: list[bytes], concurrency: int, receive) -> list[ReceiveOutcome]:
-    """`receive(raw)` for each message, up to `concurrency` at a time, each message after every
-    earlier one it depends on (see `_ordering_keys`); outcomes in mailbox order."""
-    gate = asyncio.Semaphore(concurrency)
-    holder: dict[bytes, asyncio.Task] = {}
-    tasks: list[asyncio.Task] = []
-
-    async def one(raw: bytes, after: list[asyncio.Task]) -> ReceiveOutcome:
-        if after:
-            await asyncio.gather(*after)
-        async with gate:
-            return await receive(raw)
-
-    for raw in raws:
-        holds, waits, barrier = _ordering_keys(raw)
-        after = list(tasks) if barrier else list({holder[k] for k in waits if k in holder})
-        task = asyncio.ensure_future(one(raw, after))
-        tasks.append(task)
-        for k in holds:
-            holder[k] = task
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 async def _save_progress(sessions: Sessions, mailbox_id: int, uidvalidity: int, last_uid: int) -> None:

@@ -224,3 +224,12 @@ async def test_ingest_many_keeps_the_good_messages_when_one_fails(session, setti
     assert isinstance(results[1], InvalidIdentity)
     assert results[0].created_ticket and results[2].ticket_id == results[0].ticket_id
     assert await count(session, Message) == 2 and await count(session, Ticket) == 1
+
+
+async def test_a_nameless_customer_takes_the_name_a_later_message_gives(session, settings):
+    first = await ingest(session, inbound(sender="quiet@example.com", name=None), settings=settings)
+    customer = await session.get(Customer, first.customer_id)
+    assert customer.name is None
+    await ingest(session, inbound(sender="quiet@example.com", name="Quentin Quixote"), settings=settings)
+    await session.refresh(customer)
+    assert customer.name == "Quentin Quixote"

@@ -124,3 +124,29 @@ async def test_limit_caps_results(session, settings):
         await add(session, settings, sender=f"c{n}@example.com", subject=f"Lamp {n}", text="lamp flickers")
     assert len(await search(session, "lamp", limit=3)) == 3
     assert len(await ids(session, "lamp")) == 5
+
+
+async def test_a_batch_keeps_every_touched_document_current(session, settings):
+    """ingest_many rebuilds documents once per batch (PostgreSQL defers the triggers): new tickets,
+    replies, and the older tickets of a customer the batch gave a name to are all findable."""
+    from helpdesk.ingest import ingest_many
+
+    nameless = await add(session, settings, sender="quiet@example.com", name=None, subject="Kettle",
+                         text="It whistles.")
+    assert await ids(session, "Quixote") == []
+    batch = [
+        inbound(sender="quiet@example.com", name="Quentin Quixote", subject="Toaster", text="Sparks fly.",
+                external_id="<named@example.com>"),
+        inbound(sender="bob@example.com", subject="Blender", text="The lid cracked.", external_id="<bob@example.com>"),
+        inbound(sender="bob@example.com", subject="Re: Blender", text="Also the jug wobbles.",
+                in_reply_to="<bob@example.com>", external_id="<bob-2@example.com>"),
+    ]
+    named, blender, reply = await ingest_many(session, batch, settings=settings)
+    assert not isinstance(named, Exception), repr(named)
+    assert sorted(await ids(session, "Quixote")) == sorted([nameless, named.ticket_id])
+    assert await ids(session, "wobbles") == [blender.ticket_id] == [reply.ticket_id]
+    assert await ids(session, "sparks") == [named.ticket_id]
+    # a writer that does not defer still has the triggers (here: an agent renames a ticket)
+    await session.execute(update(Ticket).where(Ticket.id == nameless).values(subject="Kettle descaling"))
+    await session.commit()
+    assert await ids(session, "descaling") == [nameless]
