@@ -5,7 +5,9 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import String, bindparam, cast, delete, func, insert, literal_column, null, select, union_all, update
+from sqlalchemy import (
+    String, bindparam, cast, delete, func, insert, literal_column, null, select, tuple_, union_all, update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -107,14 +109,34 @@ def _ingest_sync(sync_session: Session, messages: list[InboundMessage], settings
 
 class _Written:
     """What a unit of work changed: live events to publish after COMMIT, and the tickets and
-    customers whose search documents it must rebuild when it keeps them itself."""
+    customers whose search documents it must rebuild when it keeps them itself. For a batch, also
+    what its first two queries found (`_Known`), kept up to date as the batch writes."""
 
-    __slots__ = ("events", "tickets", "customers")
+    __slots__ = ("events", "tickets", "customers", "known")
 
-    def __init__(self) -> None:
+    def __init__(self, known: "_Known | None" = None) -> None:
         self.events: list[tuple[str, dict]] = []
         self.tickets: set[int] = set()
         self.customers: set[int] = set()
+        self.known = known
+
+
+class _Known:
+    """A batch's messages already stored and its senders' customers, read in two queries up front
+    instead of one lookup per message, then kept current with what the batch itself stores and
+    creates, so a later message of the batch sees the earlier ones exactly as `ingest` would."""
+
+    __slots__ = ("stored", "customers")
+
+    def __init__(self, conn, messages: list[InboundMessage]) -> None:
+        keys = sorted({(m.channel, m.external_id) for m in messages})
+        self.stored = {(channel, external_id): (message_id, ticket_id, customer_id)
+                       for channel, external_id, message_id, ticket_id, customer_id
+                       in conn.execute(_STORED_IN, {"keys": keys})}
+        senders = sorted({key for key in map(_identity_key, messages) if not isinstance(key, InvalidIdentity)})
+        self.customers = {(kind, value): (customer_id, merged_into_id, organization_id, name)
+                          for kind, value, customer_id, merged_into_id, organization_id, name
+                          in conn.execute(_CUSTOMERS_IN, {"keys": senders})} if senders else {}
 
 
 def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessage], settings: Settings, rules):
@@ -124,7 +146,7 @@ def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessag
     On PostgreSQL the search triggers stand aside (migration 0008) and each touched ticket's
     document is rebuilt once, set-based, just before COMMIT, instead of on every insert."""
     results: list[IngestResult] = []
-    written = _Written()
+    written = _Written(_Known(conn, messages) if len(messages) > 1 else None)
     keeps_documents = search.defer_documents(conn)
     for message in messages:
         results.append(_ingest_on(sync_session, conn, message, settings, rules, written))
@@ -245,6 +267,8 @@ def _with_message(ticket_statement):
     params = [bindparam(f"m_{name}", type_=_M.c[name].type) for name in _MESSAGE_FIELDS]
     return (insert(_M).from_select(["ticket_id", *_MESSAGE_FIELDS], select(ticket.c.id, *params))
             .returning(_M.c.id, _M.c.ticket_id))
+
+
 _NEW_TICKET_WITH_MESSAGE = {"postgresql": _with_message(_INSERT_TICKET["postgresql"])}
 _REPLY_WITH_MESSAGE = {"postgresql": _with_message(_UPDATE_TICKET.returning(_T.c.id))}
 _INSERT_ATTACHMENT = insert(_A)
@@ -277,7 +301,14 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
     dialect = conn.dialect.name
     identity = _identity_key(message)
     customer_row = None
-    if isinstance(identity, InvalidIdentity):
+    known = written.known
+    if known is not None:
+        stored = known.stored.get((message.channel, message.external_id))
+        if stored is not None:
+            return IngestResult(stored[1], stored[0], stored[2], created_ticket=False, duplicate=True)
+        if not isinstance(identity, InvalidIdentity):
+            customer_row = known.customers.get(identity)
+    elif isinstance(identity, InvalidIdentity):
         duplicate = conn.execute(_DEDUPE, {"channel": message.channel, "external_id": message.external_id}).first()
         if duplicate is not None:
             return IngestResult(duplicate.ticket_id, duplicate.id, duplicate.customer_id, created_ticket=False,
@@ -381,6 +412,8 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
         ])
     if message.cc:
         _record_participants(conn, ticket_id, identity, message)
+    if known is not None:
+        known.stored[(message.channel, message.external_id)] = (message_id, ticket_id, customer_id)
     written.tickets.add(ticket_id)
     written.events.append((live.ticket_channel(ticket_id),
                    {"event": "message.created", "ticket_id": ticket_id, "message_id": message_id}))
@@ -426,6 +459,7 @@ def _resolve_customer(sync_session: Session, conn, message: InboundMessage, iden
             "customer_id": created.id, "kind": kind, "value": value, "display_name": display_name,
         }).first()
         if inserted is not None:
+            _remember_customer(written, identity, (created.id, None, created.organization_id, display_name or None))
             return created.id, created.organization_id
         # a concurrent ingest created this identity first: drop ours and use theirs
         conn.execute(_DELETE_CUSTOMER, {"id": created.id})
@@ -437,13 +471,30 @@ def _resolve_customer(sync_session: Session, conn, message: InboundMessage, iden
         conn.execute(_RENAME_CUSTOMER, {"cid": customer_id, "new_name": display_name})
         written.customers.add(customer_id)  # their tickets are found by the new name
         _refresh_loaded(sync_session, Customer, customer_id, {"name": display_name})
+        name = display_name
+    _remember_customer(written, identity, (customer_id, None, organization_id, name))
     return customer_id, organization_id
+
+
+def _remember_customer(written: _Written, identity: tuple[str, str], row: tuple) -> None:
+    if written.known is not None:
+        written.known.customers[identity] = row
 
 
 _IDENTITY_CUSTOMER = (
     select(_C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name)
     .select_from(_CI.join(_C, _C.c.id == _CI.c.customer_id))
     .where(_CI.c.kind == bindparam("kind"), _CI.c.value == bindparam("value"))
+)
+_STORED_IN = (
+    select(_M.c.channel, _M.c.external_id, _M.c.id, _M.c.ticket_id, _T.c.customer_id)
+    .select_from(_M.join(_T, _T.c.id == _M.c.ticket_id))
+    .where(tuple_(_M.c.channel, _M.c.external_id).in_(bindparam("keys", expanding=True)))
+)
+_CUSTOMERS_IN = (
+    select(_CI.c.kind, _CI.c.value, _C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name)
+    .select_from(_CI.join(_C, _C.c.id == _CI.c.customer_id))
+    .where(tuple_(_CI.c.kind, _CI.c.value).in_(bindparam("keys", expanding=True)))
 )
 _INSERT_IDENTITY = {
     "postgresql": pg_insert(_CI).on_conflict_do_nothing(index_elements=["kind", "value"]).returning(_CI.c.id),
@@ -552,6 +603,8 @@ def _record_bounce(sync_session: Session, conn, message: InboundMessage, origina
     _refresh_loaded(sync_session, Message, original.id, failed)
     message_id = conn.execute(_INSERT_MESSAGE, _message_values(message, original.ticket_id)).scalar_one()
     customer_id = conn.execute(_CUSTOMER_OF_TICKET, {"id": original.ticket_id}).scalar_one()
+    if written.known is not None:
+        written.known.stored[(message.channel, message.external_id)] = (message_id, original.ticket_id, customer_id)
     written.tickets.add(original.ticket_id)
     written.events.append((live.ticket_channel(original.ticket_id),
                            {"event": "message.delivery", "message_id": original.id}))

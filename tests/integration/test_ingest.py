@@ -233,3 +233,18 @@ async def test_a_nameless_customer_takes_the_name_a_later_message_gives(session,
     await ingest(session, inbound(sender="quiet@example.com", name="Quentin Quixote"), settings=settings)
     await session.refresh(customer)
     assert customer.name == "Quentin Quixote"
+
+
+async def test_a_batch_sees_the_customers_it_creates_and_names_as_one_by_one_would(session, settings):
+    """ingest_many looks senders up once for the batch; what the batch itself creates or renames
+    must still be seen by its later messages (one customer, the first name given sticks)."""
+    from helpdesk.ingest import ingest_many
+
+    batch = [inbound(sender="new@example.com", name=None), inbound(sender="NEW@example.com ", name="First Name"),
+             inbound(sender="new@example.com", name="Second Name")]
+    results = await ingest_many(session, batch, settings=settings)
+    assert len({r.customer_id for r in results}) == 1 and await count(session, Customer) == 1
+    assert (await session.get(Customer, results[0].customer_id)).name == "First Name"
+    again = await ingest_many(session, [batch[1], inbound(sender="new@example.com")], settings=settings)
+    assert again[0].duplicate and again[0].message_id == results[1].message_id
+    assert again[1].customer_id == results[0].customer_id
