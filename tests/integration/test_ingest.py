@@ -248,3 +248,31 @@ async def test_a_batch_sees_the_customers_it_creates_and_names_as_one_by_one_wou
     again = await ingest_many(session, [batch[1], inbound(sender="new@example.com")], settings=settings)
     assert again[0].duplicate and again[0].message_id == results[1].message_id
     assert again[1].customer_id == results[0].customer_id
+
+
+async def test_a_young_postgres_database_gets_planner_statistics_as_it_grows(session, settings, monkeypatch):
+    """PostgreSQL: ingest runs ANALYZE when the messages table has doubled (autovacuum is too slow
+    for a first import); SQLite has nothing to do."""
+    from sqlalchemy import text
+
+    from helpdesk import planner_stats
+    from helpdesk.ingest import ingest_many
+
+    monkeypatch.setattr(planner_stats, "MIN_GROWTH", 3)
+    monkeypatch.setattr(planner_stats, "_growth", {})
+    postgres = session.bind.dialect.name == "postgresql"
+
+    async def analyzed() -> int:
+        if not postgres:
+            return 0
+        return await session.scalar(text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'messages'"))
+
+    before = await analyzed()
+    await ingest_many(session, [inbound() for _ in range(2)], settings=settings)
+    assert await analyzed() == before  # 2 new messages: not yet
+    await ingest_many(session, [inbound() for _ in range(2)], settings=settings)
+    if postgres:
+        assert await analyzed() == before + 1
+        assert await session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'messages'")) >= 4
+    else:
+        assert planner_stats._growth == {}
