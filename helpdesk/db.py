@@ -125,21 +125,19 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._description = description
         self._rows = collections.deque(rows) if rows is not None else collections.deque()
 
-    def execute(self, operation, parameters=None):
+    def _call(self, operation, parameters, many: bool):
         try:
             if threading.current_thread() is self._connection._thread:
-                return self._run_here(operation, parameters, False)
-            return await_(self._run(operation, parameters, False))
+                return self._run_here(operation, parameters, many)
+            return await_(self._run(operation, parameters, many))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
+    def execute(self, operation, parameters=None):
+        return self._call(operation, parameters, False)
+
     def executemany(self, operation, seq_of_parameters):
-        try:
-            if threading.current_thread() is self._connection._thread:
-                return self._run_here(operation, seq_of_parameters, True)
-            return await_(self._run(operation, seq_of_parameters, True))
-        except Exception as error:
-            self._adapt_connection._handle_exception(error)
+        return self._call(operation, seq_of_parameters, True)
 
     async def _async_soft_close(self) -> None:
         return None  # nothing open in the worker thread
@@ -156,18 +154,17 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     # rolls back every connection it gets back, and `in_database_thread` may have committed).
     # `in_transaction` reads sqlite3_get_autocommit, safe from any thread while no statement runs.
     def commit(self) -> None:
-        aio = self._connection
-        if threading.current_thread() is aio._thread:
-            aio._conn.commit()
-        elif aio._connection is not None and aio._conn.in_transaction:
-            super().commit()
+        self._end("commit", super().commit)
 
     def rollback(self) -> None:
+        self._end("rollback", super().rollback)
+
+    def _end(self, name: str, across_threads) -> None:
         aio = self._connection
         if threading.current_thread() is aio._thread:
-            aio._conn.rollback()
+            getattr(aio._conn, name)()
         elif aio._connection is not None and aio._conn.in_transaction:
-            super().rollback()
+            across_threads()
 
 
 def _one_hop_cursors(dbapi_connection, _record) -> None:

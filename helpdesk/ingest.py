@@ -129,12 +129,12 @@ class _Known:
 
     __slots__ = ("stored", "customers")
 
-    def __init__(self, conn, messages: list[InboundMessage]) -> None:
+    def __init__(self, conn, messages: list[InboundMessage], identities: list) -> None:
         keys = sorted({(m.channel, m.external_id) for m in messages})
         self.stored = {(channel, external_id): (message_id, ticket_id, customer_id)
                        for channel, external_id, message_id, ticket_id, customer_id
                        in conn.execute(_STORED_IN, {"keys": keys})}
-        senders = sorted({key for key in map(_identity_key, messages) if not isinstance(key, InvalidIdentity)})
+        senders = sorted({key for key in identities if not isinstance(key, InvalidIdentity)})
         self.customers = {(kind, value): (customer_id, merged_into_id, organization_id, name)
                           for kind, value, customer_id, merged_into_id, organization_id, name
                           in conn.execute(_CUSTOMERS_IN, {"keys": senders})} if senders else {}
@@ -147,10 +147,11 @@ def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessag
     On PostgreSQL the search triggers stand aside (migration 0008) and each touched ticket's
     document is rebuilt once, set-based, just before COMMIT, instead of on every insert."""
     results: list[IngestResult] = []
-    written = _Written(_Known(conn, messages) if len(messages) > 1 else None)
+    identities = [_identity_key(message) for message in messages]
+    written = _Written(_Known(conn, messages, identities) if len(messages) > 1 else None)
     keeps_documents = search.defer_documents(conn)
-    for message in messages:
-        results.append(_ingest_on(sync_session, conn, message, settings, rules, written))
+    for message, identity in zip(messages, identities):
+        results.append(_ingest_on(sync_session, conn, message, settings, rules, written, identity))
     if written.events:  # something was written
         planner_stats.note_ingested(conn, sum(1 for result in results if not result.duplicate))
         if keeps_documents:
@@ -307,10 +308,10 @@ def _identity_key(message: InboundMessage) -> tuple[str, str] | InvalidIdentity:
 
 
 def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules,
-               written: _Written) -> IngestResult:
-    """One message's statements (no COMMIT); notes in `written` what it changed."""
+               written: _Written, identity: tuple[str, str] | InvalidIdentity) -> IngestResult:
+    """One message's statements (no COMMIT); notes in `written` what it changed. `identity` is
+    the sender's normalised identity (`_identity_key`), worked out once by the caller."""
     dialect = conn.dialect.name
-    identity = _identity_key(message)
     customer_row = None
     known = written.known
     if known is not None:

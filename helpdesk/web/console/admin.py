@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import agents as agent_service
-from helpdesk import canned_responses, mailboxes
-from helpdesk.models import ROLES, Agent, Team
+from helpdesk import canned_responses, mailboxes, staff
+from helpdesk.models import ROLES, Agent
 from helpdesk.web.auth import admin_only, current_agent
 from helpdesk.web.console.pages import render
 
@@ -37,12 +37,8 @@ class AdminController(Controller):
     # --- agents and teams ---------------------------------------------------------------
 
     async def _agents_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
-        return {
-            "agent": agent, "section": "agents", "roles": ROLES,
-            "agents": list(await db.scalars(select(Agent).order_by(Agent.active.desc(), Agent.name))),
-            "teams": list(await db.scalars(select(Team).order_by(Team.name))),
-            "error": None, "notice": None, "form": {}, **extra,
-        }
+        agents = list(await db.scalars(select(Agent).order_by(Agent.active.desc(), Agent.name)))
+        return _section(agent, "agents", {"roles": ROLES, "agents": agents, "teams": await staff.teams(db)}, extra)
 
     @get("/agents", name="admin_agents")
     async def agents(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
@@ -108,8 +104,7 @@ class AdminController(Controller):
     # --- mailboxes ----------------------------------------------------------------------
 
     async def _mailboxes_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
-        return {"agent": agent, "section": "mailboxes", "mailboxes": await mailboxes.list_mailboxes(db),
-                "error": None, "notice": None, "form": {}, **extra}
+        return _section(agent, "mailboxes", {"mailboxes": await mailboxes.list_mailboxes(db)}, extra)
 
     @get("/mailboxes", name="admin_mailboxes")
     async def mailbox_list(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
@@ -135,9 +130,8 @@ class AdminController(Controller):
     # --- canned responses ---------------------------------------------------------------
 
     async def _canned_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
-        return {"agent": agent, "section": "canned", "responses": await canned_responses.list_responses(db),
-                "placeholders": canned_responses.PLACEHOLDERS, "error": None, "notice": None, "form": {},
-                "editing": None, **extra}
+        return _section(agent, "canned", {"responses": await canned_responses.list_responses(db),
+                                          "placeholders": canned_responses.PLACEHOLDERS, "editing": None}, extra)
 
     @get("/canned", name="admin_canned")
     async def canned(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
@@ -168,3 +162,8 @@ class AdminController(Controller):
     async def canned_delete(self, request: Request, db: AsyncSession, agent: Agent, response_id: int) -> Response:
         await canned_responses.remove(db, response_id)
         return render(request, "console/admin_canned.html", await self._canned_context(db, agent, notice="Deleted."))
+
+
+def _section(agent: Agent, section: str, data: dict, extra: dict) -> dict:
+    """An admin screen's context: its data, then no error, notice or form values unless `extra` gives them."""
+    return {"agent": agent, "section": section, **data, "error": None, "notice": None, "form": {}, **extra}

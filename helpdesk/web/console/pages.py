@@ -58,6 +58,11 @@ async def form_rejected(request: Request, db: AsyncSession, agent: Agent, contex
     return render(request, page, context, status_code=400)
 
 
+def remembered_queue(request: Request) -> str:
+    """The queue the agent last opened, where the console returns to."""
+    return request.session.get("queue") or DEFAULT_QUEUE
+
+
 def remember_queue(request: Request, name: str) -> None:
     if request.session.get("queue") != name:
         request.session["queue"] = name
@@ -66,7 +71,7 @@ def remember_queue(request: Request, name: str) -> None:
 async def queue_pane(db: AsyncSession, request: Request, agent: Agent, name: str | None = None,
                      filters: queues.Filters | None = None, cursor: str | None = None) -> dict[str, Any]:
     """What the left pane needs: the queue page, every queue's count, agents and teams for the selects."""
-    name = name or request.session.get("queue") or DEFAULT_QUEUE
+    name = name or remembered_queue(request)
     try:
         page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters(), cursor=cursor)
     except queues.UnknownQueue:

@@ -21,7 +21,7 @@ from helpdesk.message_html import content_id_key, sanitise
 from helpdesk.models import Agent, Attachment, CannedResponse, Customer, Message, Ticket
 from helpdesk.settings import Settings
 from helpdesk.web.auth import current_agent, signed_in
-from helpdesk.web.console.pages import DEFAULT_QUEUE, form_rejected, fragment, go, is_htmx, queue_pane, render
+from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, remembered_queue, render
 
 WORKSPACE_FRAGMENTS = {"workspace": "console/_workspace.html"}
 STATUS_AFTER_SEND = ("pending", "solved")
@@ -115,7 +115,7 @@ class TicketController(Controller):
         context = await workspace_context(db, agent, ticket_id)
         if not (is_htmx(request) and request.headers.get("hx-target") in WORKSPACE_FRAGMENTS):
             # the queue pane loads itself after the page (see docs/performance.md)
-            context["queue_url"] = f"/console/queues/{request.session.get('queue') or DEFAULT_QUEUE}"
+            context["queue_url"] = f"/console/queues/{remembered_queue(request)}"
         return render(request, "console/ticket.html", context, fragments=WORKSPACE_FRAGMENTS)
 
     @get("/tickets/{ticket_id:int}/timeline", name="ticket_timeline")
