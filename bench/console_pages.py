@@ -4,7 +4,7 @@ Runs the real app in-process (Litestar's AsyncTestClient: no sockets) signed in 
 agent. "Server time" is taken inside an ASGI wrapper around the app: from the request entering
 the app to its last response byte, so routing, middleware, the session store, queries and
 template rendering count, and the test client does not. Search is also timed as the bare
-domain function, `helpdesk.search.search`, to separate the SQL from the page around it.
+domain function, `helpdesk.tickets.search.search`, to separate the SQL from the page around it.
 
     .venv/bin/helpdesk seed large --database-url postgresql://postgres@127.0.0.1/helpdesk_bench
     .venv/bin/python -m bench.console_pages [--database-url ...] [--requests 500]
@@ -30,8 +30,8 @@ from litestar.testing import AsyncTestClient
 
 from helpdesk.app import create_app
 from helpdesk.db import make_engine, make_session_factory
-from helpdesk.search import search
-from helpdesk.seed_large import BENCH_AGENT, BENCH_PASSWORD, ISSUE_WORDS, PRODUCTS, plain_dsn
+from helpdesk.tickets.search import search
+from helpdesk.tools.seed_large import BENCH_AGENT, BENCH_PASSWORD, ISSUE_WORDS, PRODUCTS, plain_dsn
 from helpdesk.settings import Settings
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/helpdesk_bench"

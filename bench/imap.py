@@ -29,7 +29,7 @@ from channels.email.imap import MailboxReader
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.migrate import upgrade
 from helpdesk.models import Mailbox, Message
-from helpdesk.bench import create_pg_database, drop_pg_database
+from helpdesk.tools.bench import create_pg_database, drop_pg_database
 from helpdesk.settings import Settings
 from tests.support.dovecot import start_dovecot
 

@@ -1,7 +1,7 @@
 """Installs every channel's Sender for a process that delivers (worker, serve)."""
 from __future__ import annotations
 
-from channels.base import register_sender
+from helpdesk.channel import register_sender
 from helpdesk.settings import Settings
 
 

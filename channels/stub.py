@@ -1,7 +1,7 @@
 """A sender that records what it was asked to send and fails on demand: for tests and demos."""
 from __future__ import annotations
 
-from channels.base import DeliveryError, Outbound
+from helpdesk.channel import DeliveryError, Outbound
 
 
 class StubSender:

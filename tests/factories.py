@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from channels.base import Attachment, Identity, InboundMessage, ThreadKeys
+from helpdesk.channel import Attachment, Identity, InboundMessage, ThreadKeys
 
 _ids = itertools.count(1)
 

@@ -9,7 +9,7 @@ from dramatiq.middleware import Middleware
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.email import imap
-from helpdesk import outbox
+from helpdesk.tickets import outbox
 from helpdesk.db import make_engine, make_session_factory
 from workers.broker import current_settings
 

@@ -13,10 +13,10 @@ from datetime import timedelta
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.base import InboundMessage
+from helpdesk.channel import InboundMessage
 from channels.email.templates import render
-from helpdesk import outbox
-from helpdesk.ingest import IngestResult
+from helpdesk.tickets import outbox
+from helpdesk.inbound.ingest import IngestResult
 from helpdesk.models import Mailbox, Message, Ticket, utcnow
 from helpdesk.settings import Settings
 

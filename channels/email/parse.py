@@ -24,7 +24,7 @@ from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 
-from channels.base import Attachment, Identity, InboundMessage, ThreadKeys
+from helpdesk.channel import Attachment, Identity, InboundMessage, ThreadKeys
 from channels.email.quotes import strip_quotes
 
 __all__ = ["parse", "decode_header_value", "html_to_text"]

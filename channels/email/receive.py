@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.base import InboundMessage
+from helpdesk.channel import InboundMessage
 from channels.email.acknowledge import acknowledge
 from channels.email.parse import parse
 from helpdesk.files import read_blob, store_blob
-from helpdesk.ingest import IngestResult, ingest_many
+from helpdesk.inbound.ingest import IngestResult, ingest_many
 from helpdesk.models import Mailbox, QuarantinedMessage, utcnow
 from helpdesk.settings import Settings
 

@@ -13,7 +13,7 @@ import nh3
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from channels.base import DeliveryError, Outbound
+from helpdesk.channel import DeliveryError, Outbound
 from channels.email.templates import render
 from helpdesk.db import make_engine, make_session_factory
 from helpdesk.models import Mailbox, Message, utcnow

@@ -27,7 +27,7 @@ def register(cli: click.Group) -> None:
     def bench_ingest(n: int, database: str, pg_url: str, customers: int, sqlite_workers: int, pg_workers: int,
                      batch: int) -> None:
         """Push synthetic mail (70% new, 30% replies, 1 in 10 with 50 KB attached) through ingest."""
-        from helpdesk.bench import bench_in_child
+        from helpdesk.tools.bench import bench_in_child
 
         targets = ["sqlite", "postgres"] if database == "both" else [database]
         results = []

@@ -72,7 +72,7 @@ def register(cli: click.Group) -> None:
         run(_upgrade(settings))
         login = None
         if demo:
-            from helpdesk.demo import seed_demo
+            from helpdesk.tools.demo import seed_demo
 
             login = run(seed_demo(settings, progress=True))
         in_process = settings.broker_url is None
@@ -157,7 +157,7 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def agents_create(ctx, email: str, name: str, role: str, password: str, team: str | None) -> None:
         """Create an agent who can sign in to the console."""
-        from helpdesk.agents import AgentError, create_agent
+        from helpdesk.staff.agents import AgentError, create_agent
         from helpdesk.db import make_engine, make_session_factory
 
         settings = settings_of(ctx)

@@ -14,7 +14,7 @@ def register(cli: click.Group) -> None:
     def demo(ctx, customers: int, tickets: int) -> None:
         """Seed demo customers, orders, agents, an SLA policy and conversations (idempotent)."""
         from helpdesk.commands.core import _upgrade
-        from helpdesk.demo import seed_demo
+        from helpdesk.tools.demo import seed_demo
 
         settings = settings_of(ctx)
         run(_upgrade(settings))

@@ -7,7 +7,7 @@ import click
 
 from helpdesk.cli import run, settings_of
 from helpdesk.db import make_engine, make_session_factory
-from helpdesk.export import ticket_documents
+from helpdesk.tickets.export import ticket_documents
 
 
 def register(cli: click.Group) -> None:

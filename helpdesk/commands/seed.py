@@ -24,7 +24,7 @@ def register(cli: click.Group) -> None:
               reset: bool, random_seed: int) -> None:
         """Build the benchmark dataset on PostgreSQL with COPY, refresh the search index, ANALYZE."""
         from helpdesk.commands.core import _upgrade
-        from helpdesk.seed_large import BENCH_AGENT, BENCH_PASSWORD, SeedError, ensure_database, seed_large
+        from helpdesk.tools.seed_large import BENCH_AGENT, BENCH_PASSWORD, SeedError, ensure_database, seed_large
 
         settings = settings_of(ctx)
         if database_url:

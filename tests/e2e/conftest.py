@@ -48,7 +48,7 @@ def browser(playwright_instance):
 
 
 def _seed_agents(settings: Settings) -> None:
-    from helpdesk.agents import create_agent
+    from helpdesk.staff.agents import create_agent
     from helpdesk.db import make_engine, make_session_factory
     from helpdesk.migrate import upgrade
 

@@ -9,7 +9,7 @@ from email.utils import format_datetime, make_msgid
 
 import pytest
 
-from channels.base import Identity, InboundMessage, ThreadKeys
+from helpdesk.channel import Identity, InboundMessage, ThreadKeys
 from tests.conftest import run_sync
 from tests.e2e.conftest import _seed_agents, e2e_settings, sign_in, start_server, stop_server
 from tests.integration.conftest import dovecot, smtp_sink  # noqa: F401 - real IMAP and SMTP servers
@@ -36,7 +36,7 @@ def _mail(subject: str, text: str, *, sender="ann@example.com", in_reply_to=None
 async def _seed_shop(settings, dovecot, smtp_sink) -> dict:  # noqa: F811
     """Ann with two orders and a past ticket, an open ticket, and a message carrying hostile HTML."""
     from helpdesk.db import make_engine, make_session_factory
-    from helpdesk.ingest import ingest
+    from helpdesk.inbound.ingest import ingest
     from helpdesk.models import Mailbox, Order, OrderItem, Ticket
 
     engine = make_engine(settings)

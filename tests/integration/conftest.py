@@ -114,9 +114,9 @@ async def mailbox(sessions, dovecot, smtp_sink):
 @pytest.fixture
 def smtp_sender(settings):
     """The real SMTP sender registered for "email"; queued replies are collected, not enqueued."""
-    from channels.base import _senders, register_sender
+    from helpdesk.channel import _senders, register_sender
     from channels.email.smtp import SmtpSender
-    from helpdesk import outbox
+    from helpdesk.tickets import outbox
 
     previous = _senders.get("email")
     queued: list[int] = []

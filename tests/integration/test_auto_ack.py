@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from channels.email.acknowledge import may_acknowledge
 from channels.email.receive import receive_raw
-from helpdesk import outbox
+from helpdesk.tickets import outbox
 from helpdesk.models import Message, Ticket, TicketParticipant
 from tests.factories import inbound
 from tests.integration.conftest import add_mailbox

@@ -1,7 +1,7 @@
 """The benchmark drives the real ingest path: a small run on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from helpdesk.bench import run_ingest
+from helpdesk.tools.bench import run_ingest
 
 
 async def test_small_bench_run_ingests_every_message(settings):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from helpdesk import customers
-from helpdesk.ingest import ingest
+from helpdesk.customers import records as customers
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Customer, CustomerIdentity, Order, Ticket
 from tests.factories import inbound
 from tests.support.console import add_orders, app, client, htmx, shop, sign_in  # noqa: F401

@@ -8,7 +8,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 
 from helpdesk import live
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 from helpdesk.web.console import live as live_web
 from tests.factories import inbound
 from tests.support.console import app, client, htmx, shop, sign_in  # noqa: F401

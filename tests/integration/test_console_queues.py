@@ -5,12 +5,12 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from helpdesk import queues
+from helpdesk.tickets import queues
 from helpdesk.models import Ticket, TicketTag, utcnow
-from helpdesk.tickets import Changes, bulk_update
+from helpdesk.tickets.actions import Changes, bulk_update
 from tests.factories import inbound
 from tests.support.console import app, client, htmx, shop, sign_in  # noqa: F401
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 
 
 def count_of(counts, name):

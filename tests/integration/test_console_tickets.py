@@ -7,12 +7,13 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import event, func, select
 
-from channels.base import Attachment as InAttachment
-from helpdesk import canned_responses, outbox
-from helpdesk.ingest import ingest
-from helpdesk.message_html import sanitise
+from helpdesk.channel import Attachment as InAttachment
+from helpdesk.tickets import canned_responses
+from helpdesk.tickets import outbox
+from helpdesk.inbound.ingest import ingest
+from helpdesk.tickets.message_html import sanitise
 from helpdesk.models import Agent, CannedResponse, Message, Ticket, TicketTag
-from helpdesk.tickets import TicketError, merge_tickets, split_message
+from helpdesk.tickets.actions import TicketError, merge_tickets, split_message
 from tests.factories import inbound
 from tests.support.console import add_orders, app, client, htmx, shop, sign_in  # noqa: F401
 

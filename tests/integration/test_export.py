@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 from click.testing import CliRunner
 from sqlalchemy import event, select
 
-from channels.base import Attachment, Identity
+from helpdesk.channel import Attachment, Identity
 from helpdesk.cli import cli
-from helpdesk.export import ticket_documents
-from helpdesk.ingest import ingest
+from helpdesk.tickets.export import ticket_documents
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Agent, CustomerIdentity, Ticket
-from helpdesk.outbox import queue_reply
+from helpdesk.tickets.outbox import queue_reply
 from tests.factories import inbound
 
 

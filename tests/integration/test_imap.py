@@ -14,7 +14,7 @@ from sqlalchemy import func, select as sql_select
 
 from channels.email import imap, receive
 from channels.email.imap import IdleSupervisor, MailboxReader
-from helpdesk import outbox
+from helpdesk.tickets import outbox
 from helpdesk.files import blob_path
 from helpdesk.models import Agent, Mailbox, Message, QuarantinedMessage, Ticket
 from tests.support.mail import bounce_of, customer_mail, poison_ingest

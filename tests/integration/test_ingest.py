@@ -5,9 +5,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from channels.base import Attachment, Identity
+from helpdesk.channel import Attachment, Identity
 from helpdesk.files import blob_path
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Attachment as AttachmentRow
 from helpdesk.models import Customer, CustomerIdentity, Message, Organization, OrganizationDomain, Ticket, utcnow
 from tests.factories import inbound
@@ -185,7 +185,7 @@ async def test_ingest_many_is_one_transaction_that_sees_its_own_messages(session
     """A batch threads a reply to a ticket opened earlier in the same batch, dedupes within it,
     and publishes live events only once everything is committed."""
     from helpdesk import live
-    from helpdesk.ingest import ingest_many
+    from helpdesk.inbound.ingest import ingest_many
 
     published: list[tuple[str, dict]] = []
     still_open: list[bool] = []
@@ -214,8 +214,8 @@ async def test_ingest_many_is_one_transaction_that_sees_its_own_messages(session
 
 async def test_ingest_many_keeps_the_good_messages_when_one_fails(session, settings):
     """One bad message costs only itself: the batch is retried one by one and its error is returned in its place."""
-    from helpdesk.customers import InvalidIdentity
-    from helpdesk.ingest import ingest_many
+    from helpdesk.customers.identities import InvalidIdentity
+    from helpdesk.inbound.ingest import ingest_many
 
     good = inbound(external_id="<good-1@example.com>")
     bad = inbound(channel="whatsapp", sender="not a phone number", external_id="wa-bad")
@@ -238,7 +238,7 @@ async def test_a_nameless_customer_takes_the_name_a_later_message_gives(session,
 async def test_a_batch_sees_the_customers_it_creates_and_names_as_one_by_one_would(session, settings):
     """ingest_many looks senders up once for the batch; what the batch itself creates or renames
     must still be seen by its later messages (one customer, the first name given sticks)."""
-    from helpdesk.ingest import ingest_many
+    from helpdesk.inbound.ingest import ingest_many
 
     batch = [inbound(sender="new@example.com", name=None), inbound(sender="NEW@example.com ", name="First Name"),
              inbound(sender="new@example.com", name="Second Name")]
@@ -255,8 +255,8 @@ async def test_a_young_postgres_database_gets_planner_statistics_as_it_grows(ses
     for a first import); SQLite has nothing to do."""
     from sqlalchemy import text
 
-    from helpdesk import planner_stats
-    from helpdesk.ingest import ingest_many
+    from helpdesk.inbound import planner_stats
+    from helpdesk.inbound.ingest import ingest_many
 
     monkeypatch.setattr(planner_stats, "MIN_GROWTH", 3)
     monkeypatch.setattr(planner_stats, "_growth", {})

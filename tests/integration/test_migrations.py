@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from helpdesk.bench import create_pg_database
+from helpdesk.tools.bench import create_pg_database
 from helpdesk.db import make_engine, make_session_factory
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 from helpdesk.migrate import downgrade, upgrade
-from helpdesk.search import search
+from helpdesk.tickets.search import search
 from helpdesk.settings import Settings
 from tests.conftest import PG_ADMIN_URL, missing_component, port_open
 from tests.factories import inbound

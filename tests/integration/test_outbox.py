@@ -10,10 +10,10 @@ import dramatiq
 import pytest
 from sqlalchemy import select, update
 
-import channels.base
+import helpdesk.channel
 from channels.stub import StubSender
-from helpdesk import outbox
-from helpdesk.ingest import ingest
+from helpdesk.tickets import outbox
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Message, Ticket, utcnow
 from tests.factories import inbound
 
@@ -21,18 +21,18 @@ from tests.factories import inbound
 @pytest.fixture(autouse=True)
 def clean_outbox_wiring():
     """Each test starts without an enqueuer and leaves the sender registry as it found it."""
-    senders = dict(channels.base._senders)
+    senders = dict(helpdesk.channel._senders)
     outbox.set_enqueuer(None)
     yield
     outbox.set_enqueuer(None)
-    channels.base._senders.clear()
-    channels.base._senders.update(senders)
+    helpdesk.channel._senders.clear()
+    helpdesk.channel._senders.update(senders)
 
 
 @pytest.fixture
 def email_sender() -> StubSender:
     sender = StubSender("email")
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     return sender
 
 
@@ -77,7 +77,7 @@ async def test_reply_is_committed_queued_then_enqueued(session, sessions, settin
 
 async def test_sender_failing_twice_then_succeeding_sends_exactly_once(session, sessions, settings, enqueued):
     sender = StubSender("email", fail_times=2, retryable=True)
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     message_id = await a_queued_reply(session, settings)
 
     assert await outbox.deliver(session, message_id, settings=settings) == "queued"
@@ -110,7 +110,7 @@ async def test_sender_failing_twice_then_succeeding_sends_exactly_once(session, 
 
 async def test_retryable_failures_give_up_after_max_attempts(session, sessions, settings, enqueued):
     sender = StubSender("email", fail_times=100, retryable=True)
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     settings = settings.with_(outbox_max_attempts=3)
     message_id = await a_queued_reply(session, settings)
     statuses = []
@@ -123,7 +123,7 @@ async def test_retryable_failures_give_up_after_max_attempts(session, sessions, 
 
 async def test_non_retryable_failure_ends_failed_with_the_error(session, sessions, settings, enqueued):
     sender = StubSender("email", fail_times=1, retryable=False)
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     message_id = await a_queued_reply(session, settings)
 
     assert await outbox.deliver(session, message_id, settings=settings) == "failed"
@@ -135,7 +135,7 @@ async def test_non_retryable_failure_ends_failed_with_the_error(session, session
 
 
 async def test_channel_without_a_sender_fails_with_a_clear_error(session, sessions, settings, enqueued):
-    channels.base._senders.pop("email", None)
+    helpdesk.channel._senders.pop("email", None)
     message_id = await a_queued_reply(session, settings)
     assert await outbox.deliver(session, message_id, settings=settings) == "failed"
     assert "no sender registered for channel 'email'" in (await row(sessions, message_id)).delivery_error
@@ -181,7 +181,7 @@ async def test_reply_with_no_enqueuer_at_all_waits_for_the_sweep(session, sessio
 
 
 async def test_sweep_leaves_rows_waiting_for_their_back_off(session, sessions, settings, enqueued):
-    channels.base.register_sender(StubSender("email", fail_times=1))
+    helpdesk.channel.register_sender(StubSender("email", fail_times=1))
     message_id = await a_queued_reply(session, settings)
     assert await outbox.deliver(session, message_id, settings=settings) == "queued"
     await session.execute(
@@ -235,7 +235,7 @@ async def test_a_recent_sending_row_is_left_alone_by_the_sweep(session, sessions
 
 async def test_retry_after_failure_requeues_and_delivers(session, sessions, settings, enqueued):
     sender = StubSender("email", fail_times=1, retryable=False)
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     message_id = await a_queued_reply(session, settings)
     assert await outbox.deliver(session, message_id, settings=settings) == "failed"
     enqueued.clear()
@@ -303,7 +303,7 @@ def redis_worker(settings, redis_url):
 
 async def test_in_process_worker_delivers_a_queued_reply(in_process_worker, session, sessions, settings):
     sender = StubSender("email")
-    channels.base.register_sender(sender)  # after setup_broker, which installs the real senders
+    helpdesk.channel.register_sender(sender)  # after setup_broker, which installs the real senders
     message_id = await a_queued_reply(session, settings)
     await wait_for_status(sessions, message_id, "sent")
     assert len(sender.sent) == 1 and sender.sent[0].message_id == message_id
@@ -313,7 +313,7 @@ async def test_in_process_worker_retries_with_back_off_then_sends_once(
     in_process_worker, fast_backoff, session, sessions, settings
 ):
     sender = StubSender("email", fail_times=2, retryable=True)
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     message_id = await a_queued_reply(session, settings)
     done = await wait_for_status(sessions, message_id, "sent")
     assert done.delivery_attempts == 3
@@ -324,7 +324,7 @@ async def test_sweep_actor_recovers_a_lost_broker_message(in_process_worker, ses
     import workers.actors as actors
 
     sender = StubSender("email")
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     enqueuer = outbox._enqueuer
     outbox.set_enqueuer(None)  # the broker message is lost
     message_id = await a_queued_reply(session, settings)
@@ -341,7 +341,7 @@ async def test_sweep_actor_recovers_a_lost_broker_message(in_process_worker, ses
 
 async def test_redis_broker_delivers_a_queued_reply(redis_worker, session, sessions, settings):
     sender = StubSender("email")
-    channels.base.register_sender(sender)
+    helpdesk.channel.register_sender(sender)
     message_id = await a_queued_reply(session, settings)
     await wait_for_status(sessions, message_id, "sent")
     assert len(sender.sent) == 1 and sender.sent[0].message_id == message_id

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, select, update
 
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Customer, CustomerIdentity, Message, Ticket
-from helpdesk.search import search
+from helpdesk.tickets.search import search
 from tests.factories import inbound
 
 
@@ -129,7 +129,7 @@ async def test_limit_caps_results(session, settings):
 async def test_a_batch_keeps_every_touched_document_current(session, settings):
     """ingest_many rebuilds documents once per batch (PostgreSQL defers the triggers): new tickets,
     replies, and the older tickets of a customer the batch gave a name to are all findable."""
-    from helpdesk.ingest import ingest_many
+    from helpdesk.inbound.ingest import ingest_many
 
     nameless = await add(session, settings, sender="quiet@example.com", name=None, subject="Kettle",
                          text="It whistles.")

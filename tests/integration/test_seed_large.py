@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from helpdesk.db import make_engine, make_session_factory
-from helpdesk.search import search
+from helpdesk.tickets.search import search
 from helpdesk.settings import Settings
 from tests.conftest import PG_ADMIN_URL, missing_component, port_open
 

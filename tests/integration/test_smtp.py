@@ -7,9 +7,9 @@ from email import policy
 
 from sqlalchemy import select
 
-from channels.base import Attachment, Identity
-from helpdesk import outbox
-from helpdesk.ingest import ingest
+from helpdesk.channel import Attachment, Identity
+from helpdesk.tickets import outbox
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Message, Ticket, utcnow
 from tests.conftest import free_port
 from tests.factories import inbound

@@ -6,7 +6,7 @@ import re
 import pytest
 from litestar.testing import AsyncTestClient
 
-from helpdesk.agents import create_agent
+from helpdesk.staff.agents import create_agent
 from helpdesk.app import create_app
 
 

@@ -13,9 +13,9 @@ from decimal import Decimal
 import pytest
 from litestar.testing import AsyncTestClient
 
-from helpdesk.agents import create_agent, ensure_team
+from helpdesk.staff.agents import create_agent, ensure_team
 from helpdesk.app import create_app
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Order, OrderItem
 from tests.factories import inbound
 

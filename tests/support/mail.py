@@ -87,7 +87,7 @@ def poison_ingest(monkeypatch, marker: str = "poison"):
     """Make ingest fail, inside its transaction, for any message whose subject contains `marker`:
     the way a bug or a constraint would. A batch holding it is rolled back and retried one by one.
     Returns a function that fixes the "bug" again."""
-    from helpdesk import ingest as ingest_module
+    from helpdesk.inbound import ingest as ingest_module
 
     real = ingest_module._ingest_on
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from helpdesk.bench import ATTACHMENT_BYTES, synthetic_messages
+from helpdesk.tools.bench import ATTACHMENT_BYTES, synthetic_messages
 from helpdesk.cli import cli
 
 

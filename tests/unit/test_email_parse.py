@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from channels.base import InboundMessage
+from helpdesk.channel import InboundMessage
 from channels.email import parse as parse_module
 from channels.email.parse import parse
 

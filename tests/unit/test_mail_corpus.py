@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from channels.base import InboundMessage
+from helpdesk.channel import InboundMessage
 from channels.email.parse import html_to_text, parse
 
 

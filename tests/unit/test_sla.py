@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from helpdesk.sla import DAYS, Calendar, add_business_time, business_minutes_between, calendar_from_row
+from helpdesk.sla.clock import DAYS, Calendar, add_business_time, business_minutes_between, calendar_from_row
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -5,7 +5,7 @@ Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-23
 
-The queue orders by the nearest of three due times (`helpdesk.queues.next_due`). Without an
+The queue orders by the nearest of three due times (`helpdesk.tickets.queues.next_due`). Without an
 index on that expression every page sorted all active tickets with a due time (76 ms on 1M
 tickets); with it the first page is an index walk. Both databases use an expression index only
 when the query spells the same expression, so this text must stay equal to what `next_due()`

@@ -7,7 +7,7 @@ Create Date: 2026-11-23
 A transaction that sets `helpdesk.search_deferred` to 'on' (transaction-local, with
 `set_config(..., true)`) takes on keeping ticket_search current itself: the row triggers return
 at once, and it rebuilds the documents of every ticket it touched in one set-based call before
-COMMIT (`helpdesk.search.refresh_documents`). `ingest_many` does this: a new ticket's document
+COMMIT (`helpdesk.tickets.search.refresh_documents`). `ingest_many` does this: a new ticket's document
 was built three times (ticket, identity and message insert), a batch now builds each touched
 ticket's document once. Every other writer leaves the setting unset and keeps the triggers.
 """

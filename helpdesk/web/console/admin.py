@@ -10,8 +10,10 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import agents as agent_service
-from helpdesk import canned_responses, mailboxes, staff
+from helpdesk.staff import agents as agent_service
+from helpdesk.tickets import canned_responses
+from helpdesk.inbound import mailboxes
+from helpdesk.staff import directory as staff
 from helpdesk.models import ROLES, Agent
 from helpdesk.web.auth import admin_only, current_agent
 from helpdesk.web.console.pages import render

@@ -10,7 +10,9 @@ from litestar.params import Body
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import customers, tickets
+from helpdesk.customers import records as customers
+
+from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent, Ticket
 from helpdesk.web.auth import current_agent, lead_only, signed_in
 from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, render

@@ -12,7 +12,9 @@ from litestar import Request, Response
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import queues, staff
+from helpdesk.tickets import queues
+
+from helpdesk.staff import directory as staff
 from helpdesk.models import Agent
 
 VARY = {"Vary": "HX-Request"}

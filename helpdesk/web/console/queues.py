@@ -9,13 +9,15 @@ from litestar.params import Body
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import queues, tickets
+from helpdesk.tickets import queues
+
+from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent
 from helpdesk.web.auth import current_agent, signed_in
 from helpdesk.web.console.pages import fragment, queue_pane, remember_queue, render
 
 try:  # search is its own module (FTS5 / tsvector); the console works without it
-    from helpdesk.search import search as search_tickets
+    from helpdesk.tickets.search import search as search_tickets
 except ImportError:  # pragma: no cover - only while search is not merged
     search_tickets = None
 

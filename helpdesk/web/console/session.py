@@ -10,7 +10,7 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.agents import authenticate
+from helpdesk.staff.agents import authenticate
 from helpdesk.web.auth import signed_in
 
 

@@ -5,7 +5,7 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import queues
+from helpdesk.tickets import queues
 from helpdesk.models import Agent
 from helpdesk.web.auth import current_agent, lead_only
 from helpdesk.web.console.pages import render

@@ -14,10 +14,14 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.base import Attachment as OutAttachment
-from helpdesk import canned_responses, customers, outbox, queues, tickets
+from helpdesk.channel import Attachment as OutAttachment
+from helpdesk.tickets import canned_responses
+from helpdesk.customers import records as customers
+from helpdesk.tickets import outbox
+from helpdesk.tickets import queues
+from helpdesk.tickets import actions as tickets
 from helpdesk.files import blob_path
-from helpdesk.message_html import content_id_key, sanitise
+from helpdesk.tickets.message_html import content_id_key, sanitise
 from helpdesk.models import Agent, Attachment, CannedResponse, Customer, Message, Ticket
 from helpdesk.settings import Settings
 from helpdesk.web.auth import current_agent, signed_in

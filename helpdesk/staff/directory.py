@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from helpdesk.models import Agent, Team
 
-_AGENTS = "helpdesk.staff.agents"
-_TEAMS = "helpdesk.staff.teams"
+_AGENTS = "helpdesk.staff.directory.agents"
+_TEAMS = "helpdesk.staff.directory.teams"
 
 
 async def agents(session: AsyncSession) -> list[Agent]:

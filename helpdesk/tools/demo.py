@@ -7,11 +7,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from channels.base import Identity, InboundMessage, ThreadKeys
-from helpdesk.agents import create_agent, ensure_team
-from helpdesk.customers import add_identity, resolve_customer
+from helpdesk.channel import Identity, InboundMessage, ThreadKeys
+from helpdesk.staff.agents import create_agent, ensure_team
+from helpdesk.customers.identities import add_identity, resolve_customer
 from helpdesk.db import make_engine, make_session_factory
-from helpdesk.ingest import ingest
+from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Agent, BusinessCalendar, Message, Order, OrderItem, SlaPolicy, Ticket
 from helpdesk.settings import Settings
 

@@ -16,10 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from channels.base import InboundMessage
-from helpdesk import live, planner_stats, search, sla_policies
+from helpdesk.channel import InboundMessage
+from helpdesk import live
+from helpdesk.inbound import planner_stats
+from helpdesk.tickets import search
+from helpdesk.sla import policies as sla_policies
 from helpdesk.db import in_database_thread
-from helpdesk.customers import email_domain, normalise_identity, InvalidIdentity
+from helpdesk.customers.identities import InvalidIdentity, email_domain, normalise_identity
 from helpdesk.files import store_blob
 from helpdesk.models import (
     Attachment,

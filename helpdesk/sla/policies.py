@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import sla
+from helpdesk.sla import clock as sla
 from helpdesk.models import BusinessCalendar, SlaPolicy, Ticket
 
 

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.base import Attachment as OutAttachment
-from channels.base import DeliveryError, Identity, Outbound, sender_for
-from helpdesk import live, sla_policies
+from helpdesk.channel import Attachment as OutAttachment
+from helpdesk.channel import DeliveryError, Identity, Outbound, sender_for
+from helpdesk import live
+from helpdesk.sla import policies as sla_policies
 from helpdesk.files import read_blob, store_blob
 from helpdesk.models import Agent, Attachment, Customer, CustomerIdentity, Message, Ticket, TicketParticipant, utcnow
 from helpdesk.settings import Settings

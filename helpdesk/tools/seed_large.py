@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import asyncpg
 
-from helpdesk.passwords import hash_password
+from helpdesk.staff.passwords import hash_password
 
 BENCH_PASSWORD = "bench-password"
 BENCH_AGENT = "agent01@bench.test"

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import ROLES, Agent, Team, utcnow
-from helpdesk.passwords import hash_password, needs_rehash, verify_password
+from helpdesk.staff.passwords import hash_password, needs_rehash, verify_password
 
 
 class AgentError(ValueError):

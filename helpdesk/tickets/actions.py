@@ -1,6 +1,6 @@
 """What agents do to tickets: note, assign, status, priority, tags, merge, split, bulk changes.
 
-Replies go through `helpdesk.outbox.queue_reply` (the transactional outbox); everything here
+Replies go through `helpdesk.tickets.outbox.queue_reply` (the transactional outbox); everything here
 commits, writes an audit event and publishes a live event, so open consoles follow along.
 """
 from __future__ import annotations
@@ -14,7 +14,13 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from helpdesk import live, outbox, sla_policies, staff
+from helpdesk import live
+
+from helpdesk.tickets import outbox
+
+from helpdesk.sla import policies as sla_policies
+
+from helpdesk.staff import directory as staff
 from helpdesk.files import store_blob
 from helpdesk.models import (
     PRIORITIES,

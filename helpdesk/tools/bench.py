@@ -1,6 +1,6 @@
 """The ingest benchmark: synthetic messages through `ingest`, on a fresh SQLite file or PostgreSQL database.
 
-Each database runs in its own child process (`python -m helpdesk.bench`), so its peak RSS is its
+Each database runs in its own child process (`python -m helpdesk.tools.bench`), so its peak RSS is its
 own and one run's caches cannot flatter the next. The child samples its resident memory (with any
 children) while it works and reports JSON on stdout.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from channels.base import Attachment, Identity, InboundMessage, ThreadKeys
+from helpdesk.channel import Attachment, Identity, InboundMessage, ThreadKeys
 
 ATTACHMENT_BYTES = 50 * 1024
 NEW_SHARE = 0.7  # the rest are replies threading by In-Reply-To
@@ -140,10 +140,10 @@ async def run_ingest(settings, *, n: int, customers: int, concurrency: int, batc
     from sqlalchemy import func, select
 
     from helpdesk.db import make_engine, make_session_factory
-    from helpdesk.ingest import ingest, ingest_many
+    from helpdesk.inbound.ingest import ingest, ingest_many
     from helpdesk.migrate import upgrade
     from helpdesk.models import Customer, Ticket
-    from helpdesk.sla_policies import forget_cached_policies
+    from helpdesk.sla.policies import forget_cached_policies
 
     engine = make_engine(settings)
     try:
@@ -239,7 +239,7 @@ def bench_one(database: str, *, n: int, customers: int, concurrency: int, pg_url
 
 def bench_in_child(database: str, *, n: int, customers: int, concurrency: int, pg_url: str, batch: int = 1) -> BenchResult:
     """Run `bench_one` in a fresh interpreter so each database's peak RSS is measured alone."""
-    command = [sys.executable, "-m", "helpdesk.bench", database, "--n", str(n), "--customers", str(customers),
+    command = [sys.executable, "-m", "helpdesk.tools.bench", database, "--n", str(n), "--customers", str(customers),
                "--concurrency", str(concurrency), "--batch", str(batch), "--pg-url", pg_url]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Select, and_, case, func, literal, or_, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk import staff
+from helpdesk.staff import directory as staff
 from helpdesk.models import OPEN_STATUSES, PRIORITIES, STATUSES, Agent, Customer, Ticket, TicketTag, utcnow
 from helpdesk.models.tickets import ACTIVE_STATUS_SQL, OPEN_STATUS_SQL
 
