@@ -1,4 +1,7 @@
-"""The one seam every channel goes through: inbound messages in, a `Sender` out."""
+"""The port every channel adapter implements: `InboundMessage` in, a `Sender` out.
+
+It belongs to the core: adapters (`channels/`) import it, the core imports no adapter.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,6 +56,10 @@ class InboundMessage:
     defects: tuple[str, ...] = ()  # what the parser could not read cleanly
     bounce_of: str | None = None  # Message-ID of our outbound mail this bounce reports
     bounce_reason: str | None = None
+    # a machine's answer about another message: "bounce" (delivery report), "auto-reply" (out of
+    # office, RFC 3834), "receipt" (read/disposition notification). About a message we never sent
+    # it opens no ticket and no customer: it is recorded for admins instead.
+    machine_reply: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,11 @@ class Outbound:
     account: str | None = None
     agent_name: str | None = None
     extra: dict = field(default_factory=dict)
+
+
+class UnreadablePayload(ValueError):
+    """The input is not a message at all (random bytes, a truncated file, a body that is not the
+    platform's format). The pipeline quarantines it with this error's text as the reason."""
 
 
 class DeliveryError(Exception):
