@@ -371,6 +371,41 @@ def test_smime_opaque_signed_data_content_is_read() -> None:
     assert [a.filename for a in message.attachments] == ["smime.p7m"]
 
 
+def _ber_indefinite(tag: int, content: bytes) -> bytes:
+    return bytes([tag, 0x80]) + content + b"\x00\x00"
+
+
+def test_smime_opaque_signed_indefinite_length_ber_with_chunked_content_is_read() -> None:
+    # OpenSSL's streaming output: indefinite lengths, the content split over a constructed OCTET STRING.
+    inner = b"Content-Type: text/plain; charset=utf-8\r\n\r\nStreamed signed hello\r\n"
+    chunks = _ber_indefinite(0x24, _der(0x04, inner[:20]) + _der(0x04, inner[20:]))
+    encap = _ber_indefinite(0x30, _der(0x06, bytes.fromhex("2a864886f70d010701")) + _ber_indefinite(0xA0, chunks))
+    signed = _ber_indefinite(0x30, _der(0x02, b"\x01") + _der(0x31, b"") + encap + _der(0x31, b""))
+    blob = _ber_indefinite(0x30, _der(0x06, bytes.fromhex("2a864886f70d010702")) + _ber_indefinite(0xA0, signed))
+    raw = mail(
+        "From: a@example.com\nMessage-ID: <1@x>\n"
+        "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\n"
+        "Content-Transfer-Encoding: base64",
+        base64.encodebytes(blob).decode(),
+    )
+    message = parse(raw)
+    assert message.text == "Streamed signed hello"
+    assert "SmimeUnreadable" not in message.defects
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x30\x80", b"\x30\x82\xff\xff\x06", b"\x30\x80" * 5000, bytes(range(256))])
+def test_smime_unreadable_signed_data_is_kept_with_defect(blob: bytes) -> None:
+    raw = mail(
+        "From: a@example.com\nMessage-ID: <1@x>\n"
+        "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\n"
+        "Content-Transfer-Encoding: base64",
+        base64.encodebytes(blob).decode(),
+    )
+    message = parse(raw)
+    assert [a.filename for a in message.attachments] == ["smime.p7m"]
+    assert "SmimeUnreadable" in message.defects
+
+
 def test_smime_encrypted_mail_is_kept_with_defect() -> None:
     raw = mail(
         "From: a@example.com\nMessage-ID: <1@x>\n"
