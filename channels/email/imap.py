@@ -4,7 +4,9 @@ Bookkeeping (RFC 3501 2.3.1.1): a UID names a message only together with the fol
 UIDVALIDITY. We remember both in `Mailbox` and advance `last_uid` only after the messages
 up to it are committed, so a crash at any point re-reads and dedupes (ingest is idempotent
 on Message-ID) rather than losing or doubling. When UIDVALIDITY changes, old UIDs mean
-nothing: the folder is re-read, skipping by Message-ID what we already have.
+nothing: the folder is re-read, skipping by Message-ID what we already have. A first sync and
+a re-sync advance the bookmark batch by batch too (`sync_until` marks one under way), so a
+poller stopped in the middle of a 2,000-mail first sync resumes where it stopped.
 
 IMAPClient is blocking; its calls run in a worker thread (`asyncio.to_thread`) so the event
 loop that ingests is never blocked, whether it belongs to a Dramatiq worker, the CLI, or a
@@ -24,7 +26,7 @@ from email.parser import BytesHeaderParser
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.receive import Tally, own_addresses, receive_many
@@ -111,22 +113,27 @@ class MailboxReader:
         client = await self._connected(mailbox)
         selected = await asyncio.to_thread(client.select_folder, mailbox.folder)
         uidvalidity = int(selected[b"UIDVALIDITY"])
-        uidnext = int(selected.get(b"UIDNEXT") or 0)
-        resync = mailbox.uidvalidity != uidvalidity
-        if mailbox.uidvalidity is None:
-            since = since or (mailbox.backfill_since.date() if mailbox.backfill_since else None)
-            # first contact: the unread mail, plus history from --since; never the whole archive unasked
-            candidates = await self._unknown(client, await self._search(client, ["UNSEEN"]))
-        elif resync:
-            log.warning("IMAP %s: UIDVALIDITY changed %s -> %s; re-reading by Message-ID",
-                        mailbox.address, mailbox.uidvalidity, uidvalidity)
-            candidates = await self._unknown(client, await self._search(client, ["ALL"]))
-        else:
-            found = await self._search(client, ["UID", f"{mailbox.last_uid + 1}:*"])
-            # "n:*" always matches the highest UID, even below n (RFC 3501 6.4.8)
-            candidates = [uid for uid in found if uid > mailbox.last_uid]
+        sync = await self._sync(client, mailbox, uidvalidity, int(selected.get(b"UIDNEXT") or 0))
+        bookmark = mailbox.last_uid
+        candidates: list[int] = []
+        backfill = False
+        if sync is not None:
+            # first contact reads the unread mail ("unseen"), never the whole archive unasked; a re-sync
+            # reads every message ("all") whose Message-ID we do not have: both up to `sync.until`, from
+            # after the last UID that an earlier, interrupted run of the same sync committed
+            bookmark = max(sync.until, sync.done)
+            if sync.until > sync.done:
+                unseen = ["UNSEEN"] if sync.scope == "unseen" else []
+                found = await self._search(client, ["UID", f"{sync.done + 1}:{sync.until}", *unseen])
+                candidates = await self._unknown(client, found)
+            if sync.scope == "unseen" and since is None and mailbox.backfill_since:
+                since, backfill = mailbox.backfill_since.date(), True
+        # new mail; "n:*" always matches the highest UID, even below n (RFC 3501 6.4.8)
+        candidates += [uid for uid in await self._search(client, ["UID", f"{bookmark + 1}:*"]) if uid > bookmark]
         if since is not None:
             older = await self._unknown(client, await self._search(client, ["SINCE", since]))
+            if backfill:
+                older = [uid for uid in older if uid > sync.done]  # batches are in UID order: those are done
             candidates = sorted(set(candidates) | set(older))
 
         # Measured: prefetching the next batch while ingesting this one gained nothing; ingest is the bound.
@@ -148,13 +155,28 @@ class MailboxReader:
             for (uid, _), outcome in zip(raws, outcomes):
                 report.add(outcome)
                 report.uids.append(uid)
-            if not resync:
-                await _save_progress(self.sessions, mailbox.id, uidvalidity, max(batch))
+            # after every committed batch, first syncs too: a restart resumes here instead of rescanning
+            await _save_progress(self.sessions, mailbox.id, uidvalidity, max(batch))
             await self._after_processed(client, mailbox, batch)
-        if resync:
-            # only now may the old UIDs be forgotten: a crash before this re-runs the (deduping) re-sync
-            high = max([uidnext - 1, *candidates]) if (uidnext or candidates) else 0
-            await _reset_progress(self.sessions, mailbox.id, uidvalidity, high)
+        if sync is not None:
+            await _end_sync(self.sessions, mailbox.id, uidvalidity, sync.until)
+
+    async def _sync(self, client: IMAPClient, mailbox: Mailbox, uidvalidity: int, uidnext: int) -> _Sync | None:
+        """The first sync or re-sync this poll starts or resumes; None when the bookmark is current."""
+        if mailbox.uidvalidity == uidvalidity:
+            if mailbox.sync_until is None:
+                return None
+            return _Sync(mailbox.sync_scope or "all", mailbox.last_uid, mailbox.sync_until)
+        if mailbox.uidvalidity is None:
+            scope = "unseen"
+        else:
+            scope = "all"
+            log.warning("IMAP %s: UIDVALIDITY changed %s -> %s; re-reading by Message-ID",
+                        mailbox.address, mailbox.uidvalidity, uidvalidity)
+        # the sync covers what the folder holds now; what arrives later is new mail
+        until = uidnext - 1 if uidnext else max(await self._search(client, ["ALL"]), default=0)
+        await _start_sync(self.sessions, mailbox.id, uidvalidity, until, scope)
+        return _Sync(scope, 0, until)
 
     async def wait_for_mail(self, stop: threading.Event, *, timeout: float = IDLE_RENEW_SECONDS) -> bool:
         """IDLE (RFC 2177) until the server reports new mail, `timeout` passes or `stop` is set."""
@@ -231,6 +253,13 @@ class MailboxReader:
             await session.commit()
 
 
+@dataclass(frozen=True)
+class _Sync:
+    scope: str  # "unseen": first contact reads unread mail; "all": a re-sync reads unknown Message-IDs
+    done: int  # the last UID an earlier run of this sync committed (0: none)
+    until: int  # the sync covers UIDs up to here; above is new mail
+
+
 async def _save_progress(sessions: Sessions, mailbox_id: int, uidvalidity: int, last_uid: int) -> None:
     """Advance the bookmark; never backwards, so two pollers of one mailbox cannot undo each other."""
     async with sessions() as session:
@@ -242,10 +271,22 @@ async def _save_progress(sessions: Sessions, mailbox_id: int, uidvalidity: int, 
         await session.commit()
 
 
-async def _reset_progress(sessions: Sessions, mailbox_id: int, uidvalidity: int, last_uid: int) -> None:
+async def _start_sync(sessions: Sessions, mailbox_id: int, uidvalidity: int, until: int, scope: str) -> None:
+    """Old UIDs mean nothing under a new UIDVALIDITY: the bookmark restarts inside a sync up to `until`."""
     async with sessions() as session:
         await session.execute(
-            update(Mailbox).where(Mailbox.id == mailbox_id).values(uidvalidity=uidvalidity, last_uid=last_uid)
+            update(Mailbox).where(Mailbox.id == mailbox_id)
+            .values(uidvalidity=uidvalidity, last_uid=0, sync_until=until, sync_scope=scope)
+        )
+        await session.commit()
+
+
+async def _end_sync(sessions: Sessions, mailbox_id: int, uidvalidity: int, until: int) -> None:
+    async with sessions() as session:
+        await session.execute(
+            update(Mailbox).where(Mailbox.id == mailbox_id, Mailbox.uidvalidity == uidvalidity)
+            .values(last_uid=case((Mailbox.last_uid < until, until), else_=Mailbox.last_uid),
+                    sync_until=None, sync_scope=None)
         )
         await session.commit()
 

@@ -34,6 +34,11 @@ class Mailbox(Base):
     smtp_password: Mapped[str | None] = mapped_column(String(500))
     uidvalidity: Mapped[int | None]
     last_uid: Mapped[int] = mapped_column(default=0)
+    # While a first sync ("unseen": unread mail) or a re-sync after a UIDVALIDITY change ("all":
+    # every message whose Message-ID is unknown) is under way, it covers the UIDs up to
+    # `sync_until`; `last_uid` advances batch by batch inside it, so a restart resumes there.
+    sync_until: Mapped[int | None]
+    sync_scope: Mapped[str | None] = mapped_column(String(10))
     backfill_since: Mapped[datetime | None]
     last_polled_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(1000))

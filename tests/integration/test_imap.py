@@ -289,3 +289,68 @@ async def test_first_contact_reads_unread_mail_and_since_backfills_older(session
         await reader.close()
     assert (report.ingested, report.duplicates) == (1, 0)
     assert await count(sessions, Ticket) == 2
+
+
+async def test_first_sync_stopped_midway_resumes_after_its_last_committed_batch(
+    sessions, settings, dovecot, mailbox, monkeypatch
+):
+    monkeypatch.setattr(imap, "BATCH", 5)
+    client = dovecot.client()
+    try:
+        for n in range(23):  # UID 8 was read long ago: a first sync leaves it alone, resumed or not
+            client.append("INBOX", customer_mail(subject=f"Order {n}"), flags=[b"\\Seen"] if n == 7 else [])
+    finally:
+        client.logout()
+    receive_many, batches = imap.receive_many, []
+
+    async def killed_in_third_batch(*args, **kwargs):
+        batches.append(len(args[1]))
+        if len(batches) == 3:
+            raise RuntimeError("poller killed in its third batch")
+        return await receive_many(*args, **kwargs)
+
+    monkeypatch.setattr(imap, "receive_many", killed_in_third_batch)
+    with pytest.raises(RuntimeError):
+        await poll(sessions, mailbox, settings)
+    assert await count(sessions, Message) == 10
+    async with sessions() as session:
+        row = await session.get(Mailbox, mailbox.id)
+        assert (row.last_uid, row.sync_until, row.sync_scope) == (11, 23, "unseen") and row.uidvalidity
+
+    dovecot.append(customer_mail(subject="Arrived while stopped"), customer_mail(subject="And another"))
+    monkeypatch.setattr(imap, "receive_many", receive_many)
+    report = await poll(sessions, mailbox, settings)
+    assert report.uids == [*range(12, 24), 24, 25]  # only the rest: nothing read twice, the seen one skipped
+    assert (report.ingested, report.duplicates) == (14, 0)
+    assert await count(sessions, Message) == 24 and await count(sessions, Ticket) == 24
+    async with sessions() as session:
+        row = await session.get(Mailbox, mailbox.id, populate_existing=True)
+        assert (row.last_uid, row.sync_until, row.sync_scope) == (25, None, None)
+    assert (await poll(sessions, mailbox, settings)).uids == []
+
+
+async def test_first_sync_cancelled_between_batches_neither_loses_nor_doubles(
+    sessions, settings, dovecot, mailbox, monkeypatch
+):
+    monkeypatch.setattr(imap, "BATCH", 4)
+    dovecot.append(*(customer_mail(subject=f"Order {n}") for n in range(14)))
+    receive_many, second_done = imap.receive_many, asyncio.Event()
+
+    async def counting(*args, **kwargs):
+        outcomes = await receive_many(*args, **kwargs)
+        if len(args[1]) and (await count(sessions, Message)) >= 8:
+            second_done.set()
+        return outcomes
+
+    monkeypatch.setattr(imap, "receive_many", counting)
+    task = asyncio.create_task(poll(sessions, mailbox, settings))
+    await second_done.wait()
+    task.cancel()  # as a supervisor shutting down would: wherever the poller is awaiting
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    report = await poll(sessions, mailbox, settings)
+    # the cancel may land before or while the second batch's bookmark is saved: 4 or 8 were done
+    assert report.uids in (list(range(5, 15)), list(range(9, 15)))
+    assert report.ingested + report.duplicates == len(report.uids) and report.duplicates <= 4
+    assert await count(sessions, Message) == 14 and await count(sessions, Ticket) == 14
