@@ -1,15 +1,15 @@
-"""Installs every channel's Sender for a process that delivers (worker, serve)."""
+"""Installs every channel adapter into the core's registries: its parser (the inbound pipeline),
+its `Sender` (the outbox) and its public routes (webhooks, chat). One line per adapter; the
+composition root (`workers.commands`, `workers.broker`) calls it."""
 from __future__ import annotations
 
 from helpdesk.channel import register_sender
 from helpdesk.settings import Settings
 
 
-def install_senders(settings: Settings) -> None:
-    """One line per channel adapter; each reads its accounts from the database on send."""
-    try:
-        from channels.email.smtp import SmtpSender
-    except ModuleNotFoundError:  # the email adapter is being written
-        pass
-    else:
-        register_sender(SmtpSender(settings))
+def install_adapters(settings: Settings) -> None:
+    from channels.email import receive
+    from channels.email.smtp import SmtpSender
+
+    receive.install()
+    register_sender(SmtpSender(settings))

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.channels import ChannelsPlugin
@@ -23,26 +22,16 @@ from litestar_htmx import HTMXPlugin
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import __version__, live
-from helpdesk.db import make_engine, make_session_factory
+from helpdesk import db
 from helpdesk.paths import static_dir, templates_dir
 from helpdesk.settings import Settings
-from helpdesk.web.console.admin import AdminController
-from helpdesk.web.console.customers import CustomerController
-from helpdesk.web.console.live import LiveController
 from helpdesk.web.console.pages import register_template_helpers
-from helpdesk.web.console.queues import QueueController
-from helpdesk.web.console.session import SessionController
-from helpdesk.web.console.sla_board import SlaBoardController
-from helpdesk.web.console.tickets import TicketController
+from helpdesk.web.console.router import console_router
 from helpdesk.web.health import healthz
+from helpdesk.web.public import PublicEndpoints, endpoints
 
 # Routes that outsiders call with their own authentication (signatures, tokens), not our forms.
 CSRF_EXEMPT = ["/webhooks", "/api", "/chat", "/healthz", "/metrics"]
-CONSOLE_CONTROLLERS: list[Any] = [
-    SessionController, QueueController, TicketController, CustomerController, SlaBoardController, AdminController,
-    LiveController,
-]
-EXTRA_ROUTES: list[Any] = []  # channel adapters (chat, webhooks) append their routers here
 
 
 @get("/", include_in_schema=False)
@@ -85,11 +74,12 @@ def _channels_backend(settings: Settings):
     return MemoryChannelsBackend()
 
 
-def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
+def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpoints | None = None) -> Litestar:
+    """The web app. `public` holds the adapters' webhook and chat routes (default: this process's
+    registry, which `channels.registry.install_adapters` fills)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings)
-    session_factory = make_session_factory(engine)
     channels = ChannelsPlugin(backend=_channels_backend(settings), arbitrary_channels_allowed=True)
+    state = State({"settings": settings, "channels": channels})
 
     app_loop: list[asyncio.AbstractEventLoop] = []
 
@@ -106,19 +96,23 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
             loop.call_soon_threadsafe(channels.publish, event, name)
 
     async def on_startup(app: Litestar) -> None:
+        # the app loop's one session factory (helpdesk.db), made here: asyncpg's connections
+        # belong to the loop that runs the app
+        state.sessions = db.sessions(settings)
+        state.engine = state.sessions.kw["bind"]
         if migrate:
             from helpdesk.migrate import upgrade
 
-            await upgrade(engine)
+            await upgrade(state.engine)
         app_loop.append(asyncio.get_running_loop())
         live.add_publisher(_publish)
 
     async def on_shutdown(app: Litestar) -> None:
         live.remove_publisher(_publish)
-        await engine.dispose()
+        await db.dispose_sessions()
 
     async def provide_db() -> AsyncGenerator[AsyncSession, None]:
-        async with session_factory() as session:
+        async with state.sessions() as session:
             yield session
 
     def provide_settings() -> Settings:
@@ -131,8 +125,8 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
             healthz,
             PrometheusController,
             create_static_files_router(path="/static", directories=[static_dir()], name="static"),
-            *CONSOLE_CONTROLLERS,
-            *EXTRA_ROUTES,
+            console_router,
+            *(endpoints if public is None else public).route_handlers(),
         ],
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
         plugins=[HTMXPlugin(), channels],
@@ -155,6 +149,6 @@ def create_app(settings: Settings, *, migrate: bool = False) -> Litestar:
                             PermissionDeniedException: _forbidden_handler},
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        state=State({"settings": settings, "session_factory": session_factory, "engine": engine, "channels": channels}),
+        state=state,
         debug=settings.debug,
     )

@@ -81,12 +81,21 @@ class Outbound:
     references: tuple[str, ...] = ()
     account: str | None = None
     agent_name: str | None = None
+    automatic: bool = False  # an acknowledgement, not an agent's answer (email: Auto-Submitted, RFC 3834)
+    # the settings of the account it goes out through (email: the mailbox's address and SMTP
+    # server), loaded by the outbox so that a sender never queries the database; None: no such account
+    sending_account: dict | None = None
     extra: dict = field(default_factory=dict)
 
 
 class UnreadablePayload(ValueError):
     """The input is not a message at all (random bytes, a truncated file, a body that is not the
     platform's format). The pipeline quarantines it with this error's text as the reason."""
+
+
+class SignatureInvalid(PermissionError):
+    """A public request's signature (webhook HMAC, platform secret token) does not check out; the
+    message says which header and why, for the log line. Answered with 401, never ingested."""
 
 
 class DeliveryError(Exception):

@@ -1,10 +1,12 @@
-"""The `helpdesk` command. It is the composition root, so it may import `workers` and `channels`
-(lazily, inside commands), which the rest of `helpdesk/` never does."""
+"""The `helpdesk` command: the core's own commands, plus those of every installed adapter and
+process runner, found through the `helpdesk.commands` entry points in pyproject.toml. So the core
+names no adapter and no worker module: the dependency stays one way (docs/architecture.md)."""
 from __future__ import annotations
 
 import asyncio
 import importlib
 import sys
+from importlib.metadata import entry_points
 
 import click
 from rich.console import Console
@@ -13,9 +15,10 @@ from helpdesk.settings import Settings, load_settings
 
 console = Console(stderr=True)
 
-# Modules that add their own commands with `register(cli)`: one place per channel.
-COMMAND_MODULES = ["helpdesk.commands.core", "helpdesk.commands.demo", "helpdesk.commands.bench",
-                   "channels.email.commands", "helpdesk.commands.export", "helpdesk.commands.seed"]
+# The core's command modules; each adds its commands with `register(cli)`.
+CORE_COMMANDS = ["helpdesk.commands.core", "helpdesk.commands.demo", "helpdesk.commands.bench",
+                 "helpdesk.commands.export", "helpdesk.commands.seed"]
+PLUGIN_GROUP = "helpdesk.commands"
 
 
 class CliError(click.ClickException):
@@ -37,14 +40,26 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def with_database(settings: Settings, work, *, migrate: bool = True):
+    """Run `work(sessions)` on the settings' database (migrated to head first, as `serve` does),
+    with this process's one session factory, closed when the work is done."""
+    from helpdesk import db
+
+    sessions = db.sessions(settings)
+    try:
+        if migrate:
+            from helpdesk.migrate import upgrade
+
+            await upgrade(sessions.kw["bind"])
+        return await work(sessions)
+    finally:
+        await db.dispose_sessions()
+
+
 def _load_commands() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):  # that module is not written yet
-                continue
-            raise
+    modules = [importlib.import_module(name) for name in CORE_COMMANDS]
+    modules += [entry.load() for entry in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name)]
+    for module in modules:
         module.register(cli)
 
 

@@ -1,8 +1,15 @@
-"""Engine and session factory; SQLite gets WAL and foreign keys."""
+"""Engines and session factories; SQLite gets WAL and foreign keys.
+
+`sessions(settings)` is the one factory the product uses: one engine per process, event loop and
+database. asyncpg connections belong to the loop that opened them, so a Dramatiq worker's loop,
+the web app's loop and a CLI command's `asyncio.run` each get their own engine, made once.
+"""
 from __future__ import annotations
 
+import asyncio
 import collections
 import threading
+import weakref
 
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
@@ -188,3 +195,25 @@ def in_database_thread(sync_connection, fn, *args):
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# Keyed by the loop object (weakly: a stopped loop's id can be reused by the next one).
+_factories: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, async_sessionmaker[AsyncSession]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sessions(settings: Settings) -> async_sessionmaker[AsyncSession]:
+    """This event loop's session factory for the settings' database, made on first use."""
+    per_loop = _factories.setdefault(asyncio.get_running_loop(), {})
+    factory = per_loop.get(settings.async_database_url)
+    if factory is None:
+        factory = per_loop[settings.async_database_url] = make_session_factory(make_engine(settings))
+    return factory
+
+
+async def dispose_sessions() -> None:
+    """Close every connection this event loop's engines opened (at the end of a loop's life)."""
+    per_loop = _factories.pop(asyncio.get_running_loop(), {})
+    for factory in per_loop.values():
+        await factory.kw["bind"].dispose()

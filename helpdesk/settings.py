@@ -28,7 +28,8 @@ class Settings:
         return self.data_dir / "attachments"
 
     @property
-    def raw_mail_dir(self) -> Path:
+    def raw_dir(self) -> Path:
+        """Every inbound payload as it arrived (an email's .eml, a webhook body), content-addressed."""
         return self.data_dir / "raw"
 
     @property

@@ -1,39 +1,20 @@
 """Thin actors: each loads what it needs and calls a domain function. They take ids, never objects."""
 from __future__ import annotations
 
-import asyncio
-
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email import imap
+from helpdesk import db
 from helpdesk.tickets import outbox
-from helpdesk.db import make_engine, make_session_factory
-from workers.broker import current_settings
-
-# asyncpg connections belong to the event loop that opened them: one engine per (loop, database).
-# Keyed by the loop object, not id(loop): a stopped worker's loop id can be reused by the next one.
-_engines: dict[tuple[asyncio.AbstractEventLoop, str], tuple[AsyncEngine, async_sessionmaker[AsyncSession]]] = {}
+from workers.context import current_settings
 
 
 def sessions() -> async_sessionmaker[AsyncSession]:
-    settings = current_settings()
-    key = (asyncio.get_running_loop(), settings.async_database_url)
-    entry = _engines.get(key)
-    if entry is None:
-        engine = make_engine(settings)
-        entry = _engines[key] = (engine, make_session_factory(engine))
-    return entry[1]
-
-
-async def dispose_engines() -> None:
-    """Close the connections this event loop opened."""
-    loop = asyncio.get_running_loop()
-    for key in [k for k in _engines if k[0] is loop]:
-        engine, _ = _engines.pop(key)
-        await engine.dispose()
+    """The worker loop's session factory (helpdesk.db: one engine per process and event loop)."""
+    return db.sessions(current_settings())
 
 
 class DisposeEngines(Middleware):
@@ -46,7 +27,7 @@ class DisposeEngines(Middleware):
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         thread = get_event_loop_thread()
         if thread is not None:
-            thread.run_coroutine(dispose_engines())
+            thread.run_coroutine(db.dispose_sessions())
 
 
 # Outbox retries are ours (back-off stored on the row, see helpdesk/outbox.py), not Dramatiq's.

@@ -10,8 +10,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from helpdesk.settings import Settings
-
-_settings: Settings | None = None
+from workers import context
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -35,22 +34,15 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
 
 
 def setup_broker(settings: Settings) -> dramatiq.Broker:
-    global _settings
-    _settings = settings
+    context.set_settings(settings)
     broker = make_broker(settings)
     dramatiq.set_broker(broker)
     import workers.actors as actors  # noqa: F401 - registers actors on this broker
-    from channels.registry import install_senders
+    from channels.registry import install_adapters
 
     actors.rebind(broker)
-    install_senders(settings)
+    install_adapters(settings)
     return broker
-
-
-def current_settings() -> Settings:
-    if _settings is None:
-        raise RuntimeError("setup_broker(settings) has not run in this process")
-    return _settings
 
 
 def start_worker(broker: dramatiq.Broker, *, threads: int = 4) -> dramatiq.Worker:

@@ -3,21 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import weakref
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 import aiosmtplib
 import nh3
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from helpdesk.channel import DeliveryError, Outbound
-from channels.email.templates import render
-from helpdesk.db import make_engine, make_session_factory
-from helpdesk.models import Mailbox, Message, utcnow
+from helpdesk.models import utcnow
 from helpdesk.settings import Settings
+from helpdesk.tickets.reply_templates import render
 
 _TOKEN = re.compile(r"\[#\d+\]")
 _REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -32,7 +29,20 @@ def reply_subject(subject: str | None, number: int) -> str:
     return f"Re: [#{number}] {base}".rstrip()
 
 
-def build_message(outbound: Outbound, mailbox: Mailbox, *, auto_generated: bool = False) -> EmailMessage:
+@dataclass(frozen=True)
+class SmtpAccount:
+    """The mailbox a reply goes out through, as the outbox hands it over in `Outbound.sending_account`."""
+
+    address: str
+    name: str | None
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    smtp_user: str | None
+    smtp_password: str | None
+
+
+def build_message(outbound: Outbound, mailbox: SmtpAccount, *, auto_generated: bool = False) -> EmailMessage:
     """multipart/alternative (text + HTML from templates/email/reply.*), threaded, with attachments."""
     message = EmailMessage()
     message["From"] = formataddr((outbound.agent_name or mailbox.name or "", mailbox.address))
@@ -91,25 +101,13 @@ class SmtpSender:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # asyncpg connections belong to the loop that opened them: one engine per event loop
-        self._engines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncEngine, async_sessionmaker]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _sessions(self) -> async_sessionmaker[AsyncSession]:
-        loop = asyncio.get_running_loop()
-        entry = self._engines.get(loop)
-        if entry is None:
-            engine = make_engine(self.settings, pool_size=2, max_overflow=2) if not self.settings.is_sqlite \
-                else make_engine(self.settings)
-            entry = self._engines[loop] = (engine, make_session_factory(engine))
-        return entry[1]
 
     async def send(self, outbound: Outbound) -> str | None:
-        async with self._sessions()() as session:
-            mailbox = await _mailbox(session, outbound.account)
-            auto = bool(await session.scalar(select(Message.auto_generated).where(Message.id == outbound.message_id)))
-        message = build_message(outbound, mailbox, auto_generated=auto)
+        if outbound.sending_account is None:
+            raise DeliveryError(f"no active mailbox with SMTP settings for {outbound.account or 'email replies'}",
+                                retryable=False)
+        mailbox = SmtpAccount(**outbound.sending_account)
+        message = build_message(outbound, mailbox, auto_generated=outbound.automatic)
         recipients = [outbound.recipient.value]
         if message["Cc"]:
             recipients += [address.addr_spec for address in message["Cc"].addresses]
@@ -136,15 +134,3 @@ class SmtpSender:
             raise DeliveryError(f"SMTP connection to {mailbox.smtp_host}:{mailbox.smtp_port}: {error}",
                                 retryable=True) from error
         return outbound.external_id
-
-
-async def _mailbox(session: AsyncSession, account: str | None) -> Mailbox:
-    query = select(Mailbox).where(Mailbox.smtp_host.is_not(None), Mailbox.active.is_(True))
-    mailbox = None
-    if account:
-        mailbox = await session.scalar(query.where(func.lower(Mailbox.address) == account.lower()))
-    if mailbox is None:  # a ticket from chat or the API answered by email: the first outgoing mailbox
-        mailbox = await session.scalar(query.order_by(Mailbox.id).limit(1))
-    if mailbox is None:
-        raise DeliveryError(f"no active mailbox with SMTP settings for {account or 'email replies'}", retryable=False)
-    return mailbox

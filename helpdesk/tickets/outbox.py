@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channel import Attachment as OutAttachment
@@ -20,7 +20,9 @@ from helpdesk.channel import DeliveryError, Identity, Outbound, sender_for
 from helpdesk import live
 from helpdesk.sla import policies as sla_policies
 from helpdesk.files import read_blob, store_blob
-from helpdesk.models import Agent, Attachment, Customer, CustomerIdentity, Message, Ticket, TicketParticipant, utcnow
+from helpdesk.models import (
+    Agent, Attachment, Customer, CustomerIdentity, Mailbox, Message, Ticket, TicketParticipant, utcnow,
+)
 from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,12 @@ async def queue_reply(
     attachments: list[OutAttachment] = (),
     reply_all: bool = True,
     status_after: str | None = None,
+    automatic: bool = False,
 ) -> Message:
-    """Commit an outbound reply as `queued` on the ticket's channel, then enqueue its delivery."""
+    """Commit an outbound reply as `queued` on the ticket's channel, then enqueue its delivery.
+
+    An `automatic` reply (an acknowledgement) is marked auto-generated and is not an agent's
+    answer: it leaves the SLA clocks and the ticket's status alone."""
     if not text.strip() and not attachments:
         raise NothingToSend("write a reply or attach a file before sending")
     now = utcnow()
@@ -77,6 +83,7 @@ async def queue_reply(
         text=text,
         html=html,
         delivery_status="queued",
+        auto_generated=automatic,
         created_at=now,
         updated_at=now,
     )
@@ -92,13 +99,14 @@ async def queue_reply(
                        filename=attachment.filename, content_id=attachment.content_id, inline=attachment.inline)
         )
     session.add(message)
-    sla_policies.agent_responded(ticket, now)
-    ticket.last_outbound_at = now
+    if not automatic:
+        sla_policies.agent_responded(ticket, now)
+        ticket.last_outbound_at = now
+        if ticket.status == "new":
+            ticket.status = "open"
+        if status_after:
+            set_status(ticket, status_after, now)
     ticket.updated_at = now
-    if ticket.status == "new":
-        ticket.status = "open"
-    if status_after:
-        set_status(ticket, status_after, now)
     await session.commit()
     enqueue(message.id)
     live.publish(live.ticket_channel(ticket.id), {"event": "message.created", "message_id": message.id})
@@ -257,8 +265,28 @@ async def _outbound(session: AsyncSession, message: Message, settings: Settings)
         references=tuple(refs[-20:]),
         account=message.account or ticket.account,
         agent_name=agent_name,
+        automatic=message.auto_generated,
+        sending_account=await _sending_account(session, message.channel, message.account or ticket.account),
         extra={"platform_thread_id": ticket.platform_thread_id},
     )
+
+
+async def _sending_account(session: AsyncSession, channel: str, account: str | None) -> dict | None:
+    """The settings of the account a reply goes out through, so a `Sender` never reads the database.
+    Email: the mailbox that received the ticket, else the first one that can send (a chat or API
+    ticket answered by email)."""
+    if channel != "email":
+        return None  # social and chat accounts join here with their adapters
+    query = select(Mailbox).where(Mailbox.smtp_host.is_not(None), Mailbox.active.is_(True))
+    mailbox = None
+    if account:
+        mailbox = await session.scalar(query.where(func.lower(Mailbox.address) == account.lower()))
+    if mailbox is None:
+        mailbox = await session.scalar(query.order_by(Mailbox.id).limit(1))
+    if mailbox is None:
+        return None
+    return {name: getattr(mailbox, name) for name in
+            ("address", "name", "smtp_host", "smtp_port", "smtp_security", "smtp_user", "smtp_password")}
 
 
 async def _recipient(session: AsyncSession, ticket: Ticket) -> tuple[Identity, Message | None]:

@@ -6,7 +6,7 @@ from email import policy
 
 from sqlalchemy import func, select
 
-from channels.email.acknowledge import may_acknowledge
+from helpdesk.inbound.acknowledge import may_acknowledge
 from channels.email.receive import receive_raw
 from helpdesk.tickets import outbox
 from helpdesk.models import Message, Ticket, TicketParticipant

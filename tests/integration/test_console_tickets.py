@@ -260,7 +260,7 @@ async def test_ticket_page_issues_the_same_number_of_queries_for_small_and_large
     def count(conn, cursor, statement, parameters, context, executemany):
         statements.append(statement)
 
-    engine = app.state["engine"].sync_engine
+    engine = app.state.engine.sync_engine
     counts = {}
     for name, ticket_id in (("small", small.ticket_id), ("large", large.ticket_id)):
         await client.get(f"/console/tickets/{ticket_id}")  # warm caches (SLA policies, sessions)

@@ -281,9 +281,10 @@ def in_process_worker(settings):
     worker.stop()
     broker.close()
     dramatiq.set_broker(previous)
-    import workers.actors
+    from helpdesk import db
 
-    assert not workers.actors._engines  # the worker closed its database connections on shutdown
+    # the worker closed its database connections on shutdown: no stopped loop still holds an engine
+    assert not [loop for loop in list(db._factories) if loop.is_closed()]
 
 
 @pytest.fixture

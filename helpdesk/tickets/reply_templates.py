@@ -1,4 +1,4 @@
-"""Outbound email templates (templates/email/): one Jinja2 environment, autoescaped for HTML."""
+"""Reply templates (templates/email/): one Jinja2 environment, autoescaped for HTML, for every channel's replies."""
 from __future__ import annotations
 
 from functools import lru_cache

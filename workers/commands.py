@@ -1,0 +1,138 @@
+"""The processes that run the helpdesk: `serve` (web + in-process worker + schedule), `worker`
+and `scheduler`. This is the composition root: it wires the channel adapters (`channels.registry`)
+and the Dramatiq workers into the core's web app."""
+from __future__ import annotations
+
+import signal
+import threading
+
+import click
+
+from helpdesk.cli import CliError, console, run, settings_of
+from helpdesk.commands.core import _upgrade
+from helpdesk.settings import Settings
+
+# Dramatiq, APScheduler, uvicorn and the adapters load inside the commands that need them: every
+# `helpdesk` command loads this module, and a one-off `helpdesk mail poll --once` pays for each import.
+
+
+def start_background_services(settings: Settings, *, worker: bool, scheduler: bool, listen: bool, threads: int = 4):
+    """Broker (+ in-process worker), schedule and IMAP IDLE listeners for this process; returns a stop function.
+
+    IDLE listeners run in one process type only (serve embedded, the scheduler in production): one
+    IMAP connection per mailbox, not one per worker.
+    """
+    from workers.broker import setup_broker, start_worker
+    from workers.schedule import build_scheduler
+
+    broker = setup_broker(settings)
+    running_worker = start_worker(broker, threads=threads) if worker else None
+    sched = build_scheduler() if scheduler else None
+    if sched:
+        sched.start()
+    extras = []
+    if listen:
+        from channels.email.imap import IdleSupervisor
+
+        supervisor = IdleSupervisor(settings)
+        supervisor.start()
+        extras.append(supervisor)
+
+    def stop() -> None:
+        for extra in extras:
+            extra.stop()
+        if sched:
+            sched.shutdown(wait=False)
+        if running_worker:
+            running_worker.stop()
+        broker.close()
+
+    return stop
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--demo", is_flag=True, help="Seed demo data (idempotent) and print a demo login.")
+    @click.option("--no-worker", is_flag=True, help="Web only: jobs go to HELPDESK_BROKER_URL's workers.")
+    @click.pass_context
+    def serve(ctx, host: str, port: int, demo: bool, no_worker: bool) -> None:
+        """Run the web app with an in-process worker and schedule (applies migrations first)."""
+        import uvicorn
+
+        from channels.registry import install_adapters
+        from helpdesk.app import create_app
+
+        settings = settings_of(ctx)
+        install_adapters(settings)
+        run(_upgrade(settings))
+        login = None
+        if demo:
+            from helpdesk.tools.demo import seed_demo
+
+            login = run(seed_demo(settings, progress=True))
+        in_process = settings.broker_url is None
+        if in_process and no_worker:
+            raise CliError("--no-worker needs HELPDESK_BROKER_URL: without a broker nobody would run the jobs")
+        stop = start_background_services(settings, worker=in_process or not no_worker, scheduler=in_process,
+                                         listen=in_process)
+        url = f"http://{host}:{port}"
+        console.print(f"[bold green]Helpdesk[/] running at [link={url}/console]{url}/console[/link] "
+                      f"(database: {'SQLite ' + str(settings.sqlite_path) if settings.is_sqlite else 'PostgreSQL'})")
+        if login:
+            console.print(f"Sign in as [bold]{login[0]}[/] with password [bold]{login[1]}[/]")
+        try:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        finally:
+            stop()
+
+    @cli.command()
+    @click.option("--threads", default=4, show_default=True, type=int)
+    @click.pass_context
+    def worker(ctx, threads: int) -> None:
+        """Run a Dramatiq worker (needs HELPDESK_BROKER_URL)."""
+        settings = settings_of(ctx)
+        if settings.broker_url is None:
+            raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the worker in-process instead")
+        if settings.redis_url:
+            from helpdesk import live
+
+            live.add_publisher(live.redis_publisher(settings.redis_url))
+        stop = start_background_services(settings, worker=True, scheduler=False, listen=False, threads=threads)
+        console.print(f"worker running ({threads} threads), broker {settings.broker_url.split('@')[-1]}")
+        _wait_for_signal()
+        stop()
+
+    @cli.command()
+    @click.pass_context
+    def scheduler(ctx) -> None:
+        """Run the periodic schedule: enqueues jobs for the workers."""
+        from workers.broker import setup_broker
+        from workers.schedule import build_scheduler
+
+        settings = settings_of(ctx)
+        if settings.broker_url is None:
+            raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the schedule in-process instead")
+        from channels.email.imap import IdleSupervisor
+
+        if settings.redis_url:
+            from helpdesk import live
+
+            live.add_publisher(live.redis_publisher(settings.redis_url))
+        setup_broker(settings)
+        supervisor = IdleSupervisor(settings)
+        supervisor.start()
+        console.print("scheduler running (with IMAP IDLE listeners)")
+        try:
+            build_scheduler(blocking=True).start()
+        finally:
+            supervisor.stop()
+
+
+
+def _wait_for_signal() -> None:
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
