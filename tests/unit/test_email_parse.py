@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpdesk.channel import InboundMessage
+from helpdesk.channel import InboundMessage, UnreadablePayload
 from channels.email import parse as parse_module
 from channels.email.parse import parse
 
@@ -579,17 +579,59 @@ def test_ordinary_customer_mail_is_not_a_bounce() -> None:
 
 
 @pytest.mark.parametrize("raw", [
-    b"",
-    b"\x00\xff\xfe garbage",
     b"Subject: =?utf-8?B?broken base64!!?=\r\n\r\n",
-    b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi",
+    b"Subject: x\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi",
     b"From: <<<@@@>>>\r\nDate: Mon, 99 Foo 99999 99:99:99 +9999\r\n\r\nhi",
-    b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64",
+    b"Date: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64",
+    b"From: a@example.com\r\nSubj",  # truncated inside the header block: still mail
 ])
-def test_hostile_input_never_raises(raw: bytes) -> None:
+def test_hostile_mail_never_raises(raw: bytes) -> None:
     message = parse(raw)
     assert isinstance(message, InboundMessage)
     assert message.external_id.endswith("@missing-message-id>")
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"", "not an email: empty input (0 bytes)"),
+    (b"\r\n \r\n", "not an email: nothing but blank space (5 bytes)"),
+    (b"\x00\xff\xfe garbage", "not an email: no header block and no sender (11 bytes of binary data)"),
+    (bytes(range(256)) * 2, "not an email: no header block and no sender (512 bytes of binary data)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504),
+     "not an email: no header block and no sender (512 bytes of binary data: an OLE compound file, e.g. an Outlook .msg)"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "no header block and no sender (22 bytes of binary data: a PDF document)"),
+    # the second half of a message whose head was cut off: body text, then a MIME part
+    (b"ipsum dolor sit amet.\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nmore\r\n",
+     "no header block and no sender (65 bytes of text starting 'ipsum dolor sit amet.')"),
+    (b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64",
+     "its headers (Content-Type, Content-Transfer-Encoding) name no sender, date, subject or message id"),
+    (b"From \r\nLorem ipsum\r\n", "no header block and no sender"),
+])
+def test_input_that_is_not_mail_is_unreadable_payload_with_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(UnreadablePayload) as raised:
+        parse(raw)
+    assert reason in str(raised.value)
+    assert str(raised.value).startswith("not an email: ")
+
+
+@pytest.mark.parametrize("raw", [
+    b"From: a@example.com\r\n\r\nhi",
+    b"Message-ID: <1@x>\r\n\r\n",
+    b"Received: from mx.example by mx2.example; Mon, 2 Jun 2025 10:00:00 +0000\r\n\r\nhi",
+    b"\r\n\r\nSubject: after blank lines\r\n\r\nhi",
+    b"From ann@example.com Mon Jun  2 10:00:00 2025\nFrom: ann@example.com\n\nmbox",
+])
+def test_minimal_mail_is_accepted(raw: bytes) -> None:
+    assert isinstance(parse(raw), InboundMessage)
+
+
+def test_obsolete_space_before_colon_in_header_names_is_read() -> None:
+    # RFC 5322 appendix A.6.3
+    raw = (b"From  : John Doe <jdoe@machine.example>\r\nTo    : Mary Smith\r\n  <mary@example.net>\r\n"
+           b"Subject     : Saying Hello\r\nMessage-ID  : <1234@local.machine.example>\r\n\r\nHello.\r\n")
+    message = parse(raw)
+    assert (message.sender.value, message.subject, message.external_id) == (
+        "jdoe@machine.example", "Saying Hello", "<1234@local.machine.example>")
+    assert [identity.value for identity in message.cc] == ["mary@example.net"]
 
 
 def test_deeply_nested_multipart_never_raises() -> None:

@@ -1,4 +1,5 @@
-"""Raw RFC 5322 bytes -> `InboundMessage`. Never raises: bad mail gets a best reading plus defects.
+"""Raw RFC 5322 bytes -> `InboundMessage`. Bad mail gets a best reading plus defects; input that is not
+mail at all raises `UnreadablePayload`, which the pipeline quarantines.
 
 The message is parsed with the `compat32` policy and headers are decoded here rather than by
 `email.policy.default`: the default policy raises or substitutes U+FFFD on the broken charsets
@@ -15,7 +16,7 @@ import re
 import uuid
 from datetime import datetime, timezone
 
-from helpdesk.channel import Attachment, Identity, InboundMessage, ThreadKeys
+from helpdesk.channel import Attachment, Identity, InboundMessage, ThreadKeys, UnreadablePayload
 from channels.email.parse.attachments import Walk, walk_mime
 from channels.email.parse.body import body_html, body_text, html_to_text
 from channels.email.parse.charsets import charset_hints, decode_bytes
@@ -30,12 +31,19 @@ __all__ = ["parse", "decode_bytes", "decode_header_value", "html_to_text"]
 
 
 def parse(raw: bytes, *, account: str | None = None, raw_ref: str | None = None) -> InboundMessage:
-    """Read one raw email. Never raises: on total failure the raw text becomes the body."""
+    """Read one raw email: its best reading, with defects, however broken the mail.
+
+    Raises `UnreadablePayload` only for input that is not mail at all (no header block naming a
+    sender, date, subject or message id: random bytes, an empty or truncated file). On any other
+    failure the raw text becomes the body.
+    """
     try:
         if not isinstance(raw, (bytes, bytearray, memoryview)):
             raw = str(raw).encode("utf-8", "surrogateescape")
         raw = bytes(raw)
         return _parse(raw, account, raw_ref)
+    except UnreadablePayload:
+        raise
     except Exception as exc:  # noqa: BLE001 - the contract is: never lose a message to a parser bug
         return _unreadable(raw, account, raw_ref, exc)
 
