@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 from typing import TYPE_CHECKING
 from pathlib import Path
@@ -213,7 +214,7 @@ def mail() -> None:
 @click.option("--since", help="Also import older mail since this date (YYYY-MM-DD), skipping what is known.")
 @click.pass_context
 def mail_poll(ctx: click.Context, once: bool, address: str | None, since: str | None) -> None:
-    """Fetch new mail into tickets."""
+    """Fetch new mail into tickets. SIGTERM ends it cleanly: the batch in progress is committed first."""
     from channels.email.imap import IdleSupervisor, parse_since, poll_mailboxes
 
     settings = settings_of(ctx)
@@ -223,16 +224,18 @@ def mail_poll(ctx: click.Context, once: bool, address: str | None, since: str | 
         raise CliError(f"--since must be a date like 2026-01-31, not {since!r}") from None
     if address:
         run(_with_sessions(settings, lambda s: _mailbox(s, address)))
+    stop = _stop_on_sigterm()
     reports = run(_with_sessions(settings, lambda s: poll_mailboxes(s, settings=settings, address=address,
-                                                                    since=since_date)))
+                                                                    since=since_date, stop=stop)))
     failed = [r for r in reports if isinstance(r, Exception)]
     for report in reports:
         if not isinstance(report, Exception):
             err.print(f"{report.mailbox}: {report.ingested} ingested, {report.duplicates} duplicates, "
-                      f"{report.quarantined} quarantined, {report.tickets_created} new tickets")
+                      f"{report.quarantined} quarantined, {report.tickets_created} new tickets"
+                      + (" (stopped on SIGTERM; the next poll goes on from there)" if report.stopped else ""))
     for error in failed:
         err.print(f"[red]{error}[/red]")
-    if once:
+    if once or stop.is_set():
         if failed:
             raise CliError(f"{len(failed)} mailbox(es) could not be read")
         return
@@ -242,9 +245,16 @@ def mail_poll(ctx: click.Context, once: bool, address: str | None, since: str | 
     supervisor.start()
     err.print("listening for new mail (IMAP IDLE); Ctrl-C to stop")
     try:
-        threading.Event().wait()
+        stop.wait()
     finally:
-        supervisor.stop()
+        supervisor.stop()  # each listener commits the batch it is ingesting, then ends
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM sets (instead of killing the process, which would roll back the batch in progress)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
 
 
 # --------------------------------------------------------------------------- import mail

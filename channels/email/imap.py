@@ -51,6 +51,7 @@ class MailboxUnavailable(Exception):
 class PollReport(Tally):
     mailbox: str = ""
     uids: list[int] = field(default_factory=list)
+    stopped: bool = False  # asked to stop: the batch in progress was committed, the rest waits
 
 
 def connect(mailbox: Mailbox, *, timeout: float = 30) -> IMAPClient:
@@ -77,10 +78,13 @@ class MailboxReader:
     retries = 4  # connection attempts per poll
     backoff = 1.0  # seconds, doubled per attempt
 
-    def __init__(self, sessions: Sessions, mailbox_id: int, *, settings: Settings) -> None:
+    def __init__(self, sessions: Sessions, mailbox_id: int, *, settings: Settings,
+                 stop: threading.Event | None = None) -> None:
         self.sessions = sessions
         self.mailbox_id = mailbox_id
         self.settings = settings
+        # set (by SIGTERM, a supervisor shutting down): finish the batch in progress, save its bookmark, return
+        self.stop = stop or threading.Event()
         self.client: IMAPClient | None = None
 
     async def poll(self, *, since: date | None = None) -> PollReport:
@@ -99,7 +103,7 @@ class MailboxReader:
             except CONNECTION_ERRORS as error:
                 await self.close()
                 log.warning("IMAP %s: connection lost (%s), attempt %s/%s", mailbox.address, error, attempt, self.retries)
-                if attempt == self.retries:
+                if attempt == self.retries or self.stop.is_set():
                     await self._record_error(f"connection failed: {error}")
                     raise MailboxUnavailable(f"{mailbox.address}: {mailbox.imap_host}:{mailbox.imap_port} "
                                              f"unreachable ({error})") from error
@@ -138,6 +142,9 @@ class MailboxReader:
 
         # Measured: prefetching the next batch while ingesting this one gained nothing; ingest is the bound.
         for start in range(0, len(candidates), BATCH):
+            if self.stop.is_set():
+                report.stopped = True
+                return
             batch = candidates[start:start + BATCH]
             fetched = await asyncio.to_thread(client.fetch, batch, ["BODY.PEEK[]"])
             raws = []
@@ -292,8 +299,10 @@ async def _end_sync(sessions: Sessions, mailbox_id: int, uidvalidity: int, until
 
 
 async def poll_mailboxes(sessions: Sessions, *, settings: Settings, address: str | None = None,
-                         since: date | None = None) -> list[PollReport | Exception]:
-    """Poll every active mailbox (or the one at `address`) once, side by side."""
+                         since: date | None = None, stop: threading.Event | None = None,
+                         ) -> list[PollReport | Exception]:
+    """Poll every active mailbox (or the one at `address`) once, side by side; `stop` ends each
+    after its batch in progress."""
     query = select(Mailbox.id).where(Mailbox.active.is_(True), Mailbox.imap_host.is_not(None)).order_by(Mailbox.id)
     if address:
         query = select(Mailbox.id).where(Mailbox.address == address.strip().lower())
@@ -301,7 +310,7 @@ async def poll_mailboxes(sessions: Sessions, *, settings: Settings, address: str
         ids = list(await session.scalars(query))
 
     async def one(mailbox_id: int) -> PollReport | Exception:
-        reader = MailboxReader(sessions, mailbox_id, settings=settings)
+        reader = MailboxReader(sessions, mailbox_id, settings=settings, stop=stop)
         try:
             return await reader.poll(since=since)
         except (MailboxUnavailable, IMAPClientError) as error:
@@ -386,7 +395,7 @@ class _Listener(threading.Thread):
 
     async def _listen(self) -> None:
         engine = make_engine(self.settings)
-        reader = MailboxReader(make_session_factory(engine), self.mailbox_id, settings=self.settings)
+        reader = MailboxReader(make_session_factory(engine), self.mailbox_id, settings=self.settings, stop=self.stop)
         failures = 0
         try:
             while not self.stop.is_set():

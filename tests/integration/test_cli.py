@@ -56,21 +56,25 @@ def cli_env(tmp_path, empty_database_url):
 
 
 def sql_count(env: dict, table: str) -> int:
+    return sql_value(env, f"SELECT count(*) FROM {table}")
+
+
+def sql_value(env: dict, query: str):
     from sqlalchemy import text
 
     from helpdesk.db import make_engine
     from helpdesk.settings import Settings
 
-    async def count() -> int:
+    async def value():
         engine = make_engine(Settings(data_dir=Path(env["HELPDESK_DATA_DIR"]),
                                       database_url=env["HELPDESK_DATABASE_URL"]))
         try:
             async with engine.connect() as conn:
-                return (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                return (await conn.execute(text(query))).scalar_one()
         finally:
             await engine.dispose()
 
-    return run_sync(count())
+    return run_sync(value())
 
 
 def test_db_upgrade_creates_schema_on_empty_database(cli_env, tmp_path):
@@ -131,3 +135,42 @@ def test_serve_answers_healthz_and_login_page(cli_env, tmp_path):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def test_mail_poll_on_sigterm_commits_the_batch_in_progress_and_exits_0(cli_env, tmp_path, dovecot):
+    from tests.support.mail import customer_mail
+
+    total = 1000  # ten FETCH batches of 100: SIGTERM lands while one of them is being ingested
+    client = dovecot.client()
+    try:
+        client.multiappend("INBOX", [customer_mail(sender=f"c{n}@example.com", subject=f"Order {n}")
+                                     for n in range(total)])
+    finally:
+        client.logout()
+    assert helpdesk(["db", "upgrade"], cli_env, tmp_path).returncode == 0
+    added = helpdesk(["mailboxes", "add", dovecot.user, "--imap-host", dovecot.host, "--imap-port", str(dovecot.port),
+                      "--imap-security", "none", "--imap-password", dovecot.password, "--no-idle"], cli_env, tmp_path)
+    assert added.returncode == 0, added.stderr
+
+    process = subprocess.Popen([*HELPDESK, "mail", "poll", "--once"], env=cli_env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while sql_count(cli_env, "messages") == 0:  # the first batch is committed
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "stopped on SIGTERM" in stderr and "Traceback" not in stderr
+    done = sql_count(cli_env, "messages")
+    assert 100 <= done < total and done % 100 == 0  # whole batches: the one in progress was not rolled back
+    assert sql_value(cli_env, "SELECT last_uid FROM mailboxes") == done  # and its bookmark was saved
+
+    again = helpdesk(["mail", "poll", "--once"], cli_env, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"{total - done} ingested, 0 duplicates" in again.stderr
+    assert sql_count(cli_env, "messages") == total and sql_count(cli_env, "tickets") == total
