@@ -572,9 +572,63 @@ def test_read_receipt_mdn_is_auto_generated_and_not_a_bounce() -> None:
     assert message.bounce_of is None
 
 
+MDN = (
+    "Content-Type: multipart/report; report-type=disposition-notification; boundary=n",
+    "--n\nContent-Type: text/plain\n\nYour message was displayed.\n"
+    "--n\nContent-Type: message/disposition-notification\n\nFinal-Recipient: rfc822; a@example.com\n"
+    "Disposition: manual-action/MDN-sent-manually; displayed\n--n--\n",
+)
+
+
+@pytest.mark.parametrize(("sender", "subject", "extra", "body", "machine_reply", "auto_generated"), [
+    # delivery reports: a DSN, a bounce found by sender and subject, one without the original's id
+    ("MAILER-DAEMON@mx.example", "Undelivered Mail Returned to Sender", DSN.split("\n")[-1], DSN_BODY, "bounce", True),
+    ("postmaster@mx.example", "Mail delivery failed", "", "Message-ID: <r@shop.example>\n", "bounce", True),
+    ("system@mx.example", "Undeliverable: Your ticket", "", "could not be delivered\n", "bounce", True),
+    ("MAILER-DAEMON@mx.example", "Undelivered Mail", "Auto-Submitted: auto-replied", "failed\n", "bounce", True),
+    # read receipts
+    ("ann@example.com", "Read: Your ticket", MDN[0], MDN[1], "receipt", True),
+    # auto-replies (RFC 3834, vacation programs, Exchange out of office)
+    ("ann@example.com", "Re: Your ticket", "Auto-Submitted: auto-replied", "", "auto-reply", True),
+    ("ann@example.com", "Re: Your ticket", "Auto-Submitted: auto-replied (vacation)", "", "auto-reply", True),
+    ("ann@example.com", "Away", "X-Autoreply: yes", "", "auto-reply", True),
+    ("ann@example.com", "Away", "X-Autorespond: Away until Monday", "", "auto-reply", True),
+    ("ann@example.com", "Away", "Precedence: auto_reply", "", "auto-reply", True),
+    ("ann@example.com", "Automatic reply: Your ticket",
+     "X-Auto-Response-Suppress: All\nX-MS-Exchange-Inbox-Rules-Loop: ann@example.com", "", "auto-reply", True),
+    ("ann@example.com", "Automatic reply: Your ticket", "X-Auto-Response-Suppress: DR, OOF", "", "auto-reply", True),
+    ("ann@example.com", "Out of Office: Your ticket", "X-MS-Exchange-Inbox-Rules-Loop: ann@example.com", "",
+     "auto-reply", True),
+    # auto-generated but answering nothing of ours: notifications, list and bulk mail
+    ("jira@example.org", "[jira] Created", "X-Auto-Response-Suppress: All", "", None, True),
+    ("shop@example.org", "Your invoice", "Auto-Submitted: auto-generated", "", None, True),
+    ("list@example.org", "[list] news", "List-Id: <news.example.org>", "", None, True),
+    ("list@example.org", "news", "Precedence: bulk", "", None, True),
+    ("list@example.org", "news", "Precedence: list", "", None, True),
+    # people
+    ("ann@example.com", "Out of office until Monday, please ship later", "", "", None, False),
+    ("ann@example.com", "Re: Your ticket", "X-MS-Exchange-Inbox-Rules-Loop: ann@example.com", "", None, False),
+    ("ann@example.com", "Automatic reply: did you get my order?", "", "", None, False),
+])
+def test_machine_reply_says_which_machine_answered(
+    sender: str, subject: str, extra: str, body: str, machine_reply: str | None, auto_generated: bool,
+) -> None:
+    headers = f"From: {sender}\nTo: support@shop.example\nSubject: {subject}\nMessage-ID: <m@x>\n{extra}"
+    message = parse(mail(headers.strip("\n"), body or "Hello\n"))
+    assert (message.machine_reply, message.auto_generated) == (machine_reply, auto_generated)
+
+
+def test_bounce_without_original_message_id_is_still_a_bounce() -> None:
+    message = parse(mail("From: postmaster@mx.example\nSubject: Mail delivery failed\nMessage-ID: <b@x>",
+                         "Your message could not be delivered.\n"))
+    assert (message.machine_reply, message.bounce_of) == ("bounce", None)
+    assert "could not be delivered" in message.bounce_reason
+
+
 def test_ordinary_customer_mail_is_not_a_bounce() -> None:
     message = parse(mail(BASIC, "My order never arrived, delivery failed?\n"))
     assert message.auto_generated is False
+    assert message.machine_reply is None
     assert message.bounce_of is None and message.bounce_reason is None
 
 

@@ -314,6 +314,25 @@ def test_whole_corpus_parses_quickly() -> None:
 
 
 
+@pytest.mark.parametrize(("name", "machine_reply"), [
+    ("chatwoot/auto_reply.eml", "auto-reply"),  # X-Autoreply
+    ("chatwoot/non_utf_encoded_mail.eml", "auto-reply"),  # Auto-Submitted: auto-replied
+    ("chatwoot/auto_reply_with_auto_submitted.eml", None),  # auto-generated: a notification, not a reply
+    ("chatwoot/bounced_gmail.eml", "bounce"),
+    ("zammad/mail055.box", "bounce"),  # a DSN that also says auto-replied and X-Auto-Response-Suppress
+    ("zammad/mail052.box", "bounce"),  # no original Message-ID found
+    ("flanker/disposition-notification.eml", "receipt"),
+    ("james/jmap-it/mdn_simple.eml", "receipt"),
+    ("james/mailbox-store/mail.eml", None),  # mailing list
+    ("james/mailbox-store/mail1.eml", None),  # Jira notification, Precedence: bulk
+    ("flanker/complaints/aol.eml", None),  # abuse feedback report (ARF)
+])
+def test_corpus_machine_replies_are_recognised(name: str, machine_reply: str | None) -> None:
+    message = _parsed(name)
+    assert message.machine_reply == machine_reply
+    assert message.auto_generated is True
+
+
 def test_tnef_winmail_dat_is_unpacked_to_its_files() -> None:
     message = _parsed("mimekit/tnef/rich-text.eml")
     names = [a.filename for a in message.attachments]

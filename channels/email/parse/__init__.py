@@ -80,9 +80,9 @@ def _parse(raw: bytes, account: str | None, raw_ref: str | None) -> InboundMessa
 
     report_type = str(message.get_param("report-type") or "").lower() \
         if message.get_content_type() == "multipart/report" else ""
-    auto_generated, bounce = classify(headers, sender, subject, walk, report_type)
+    auto_generated, machine_reply = classify(headers, sender, subject, walk, report_type)
     bounce_of = bounce_reason = None
-    if bounce:
+    if machine_reply == "bounce":
         bounce_of, bounce_reason = bounce_details(walk, full_text)
 
     return InboundMessage(
@@ -103,6 +103,7 @@ def _parse(raw: bytes, account: str | None, raw_ref: str | None) -> InboundMessa
         defects=tuple(dict.fromkeys(defects)),
         bounce_of=bounce_of,
         bounce_reason=bounce_reason,
+        machine_reply=machine_reply,
     )
 
 
