@@ -63,6 +63,10 @@ async def survivor_id(session: AsyncSession, customer_id: int) -> int | None:
     return current
 
 
+async def customer_name(session: AsyncSession, customer_id: int) -> str | None:
+    return await session.scalar(select(Customer.name).where(Customer.id == customer_id))
+
+
 async def load_customer_view(session: AsyncSession, customer_id: int, *, all_orders: bool = False) -> CustomerView | None:
     customer = await session.scalar(
         select(Customer).where(Customer.id == customer_id)

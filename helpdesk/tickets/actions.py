@@ -78,10 +78,20 @@ async def load_ticket_view(session: AsyncSession, ticket_id: int) -> TicketView 
     return TicketView(ticket, messages, tags, agents, teams)
 
 
+async def ticket_by_id(session: AsyncSession, ticket_id: int) -> Ticket | None:
+    return await session.get(Ticket, ticket_id)
+
+
 async def load_message(session: AsyncSession, message_id: int) -> Message | None:
+    """The message with its attachments, as the database has it now (not as this session last saw it)."""
     return await session.scalar(
         select(Message).where(Message.id == message_id).options(selectinload(Message.attachments))
+        .execution_options(populate_existing=True)
     )
+
+
+async def load_attachment(session: AsyncSession, attachment_id: int) -> Attachment | None:
+    return await session.get(Attachment, attachment_id)
 
 
 def _audit(session: AsyncSession, agent: Agent | None, action: str, ticket_id: int, data: dict | None = None) -> None:

@@ -12,7 +12,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.models import CannedResponse
+from helpdesk.customers.records import customer_name
+from helpdesk.models import CannedResponse, Ticket
 
 _env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -43,6 +44,16 @@ def render(body: str, values: dict) -> str:
         return _env.from_string(body).render(values)
     except TemplateError as error:
         raise CannedResponseError(f"the canned response does not render: {error}") from error
+
+
+async def render_for_ticket(session: AsyncSession, response_id: int, ticket: Ticket, *, agent_name: str) -> str | None:
+    """Canned response `response_id` filled in for `ticket` (None if there is no such response)."""
+    response = await session.get(CannedResponse, response_id)
+    if response is None:
+        return None
+    values = placeholder_values(customer_name=await customer_name(session, ticket.customer_id),
+                                ticket_number=ticket.number, ticket_subject=ticket.subject, agent_name=agent_name)
+    return render(response.body, values)
 
 
 def check(body: str) -> None:

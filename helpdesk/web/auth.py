@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.models import Agent
 
 ROLE_RANK = {"agent": 1, "lead": 2, "admin": 3}
+PUBLIC = "exclude_from_auth"  # a route handler's opt key (Litestar's own name for it): open to everyone
 
 
 async def current_agent(request: Request, db: AsyncSession) -> Agent:
@@ -29,9 +30,11 @@ async def current_agent(request: Request, db: AsyncSession) -> Agent:
 
 
 def requires_role(minimum: str):
-    """Guard: the route is for `minimum` and above (agent < lead < admin)."""
+    """Guard: the route is for `minimum` and above (agent < lead < admin), unless it is marked PUBLIC."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        if handler.opt.get(PUBLIC):
+            return
         session = connection.scope.get("session") or {}
         role = session.get("role")
         if not session.get("agent_id"):

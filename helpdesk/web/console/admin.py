@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
+from litestar_htmx import HTMXRequest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,7 @@ from helpdesk.tickets import canned_responses
 from helpdesk.inbound import mailboxes
 from helpdesk.staff import directory as staff
 from helpdesk.models import ROLES, Agent
-from helpdesk.web.auth import admin_only, current_agent
+from helpdesk.web.auth import admin_only
 from helpdesk.web.console.pages import render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -27,10 +28,8 @@ def _text(data: dict, name: str) -> str:
 
 
 class AdminController(Controller):
-    path = "/console/admin"
-    include_in_schema = False
+    path = "/admin"
     guards = [admin_only]
-    dependencies = {"agent": current_agent}
 
     @get("/", name="admin")
     async def index(self, agent: Agent) -> Redirect:
@@ -43,11 +42,11 @@ class AdminController(Controller):
         return _section(agent, "agents", {"roles": ROLES, "agents": agents, "teams": await staff.teams(db)}, extra)
 
     @get("/agents", name="admin_agents")
-    async def agents(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
+    async def agents(self, request: HTMXRequest, db: AsyncSession, agent: Agent) -> Template:
         return render(request, "console/admin_agents.html", await self._agents_context(db, agent))
 
     @post("/agents", name="admin_agent_create")
-    async def create_agent(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def create_agent(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
         try:
             created = await agent_service.create_agent(
                 db, email=_text(data, "email"), name=_text(data, "name"), role=_text(data, "role") or "agent",
@@ -65,7 +64,7 @@ class AdminController(Controller):
                       await self._agents_context(db, agent, notice=f"{created.name} can now sign in."))
 
     @post("/agents/{agent_id:int}", name="admin_agent_update")
-    async def update_agent(self, request: Request, db: AsyncSession, agent: Agent, agent_id: int,
+    async def update_agent(self, request: HTMXRequest, db: AsyncSession, agent: Agent, agent_id: int,
                            data: Form) -> Template:
         active = _text(data, "active")
         team = _text(data, "team_id")
@@ -83,7 +82,7 @@ class AdminController(Controller):
                       await self._agents_context(db, agent, notice=f"{changed.name} updated."))
 
     @post("/teams", name="admin_team_create")
-    async def create_team(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def create_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
         try:
             team = await agent_service.create_team(db, _text(data, "name"))
         except agent_service.AgentError as exc:
@@ -93,7 +92,7 @@ class AdminController(Controller):
                       await self._agents_context(db, agent, notice=f"Team {team.name} created."))
 
     @post("/teams/{team_id:int}", name="admin_team_update")
-    async def update_team(self, request: Request, db: AsyncSession, agent: Agent, team_id: int, data: Form) -> Template:
+    async def update_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent, team_id: int, data: Form) -> Template:
         lead = _text(data, "lead_id")
         try:
             team = await agent_service.set_team_lead(db, team_id, int(lead) if lead.isdigit() else None)
@@ -109,11 +108,11 @@ class AdminController(Controller):
         return _section(agent, "mailboxes", {"mailboxes": await mailboxes.list_mailboxes(db)}, extra)
 
     @get("/mailboxes", name="admin_mailboxes")
-    async def mailbox_list(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
+    async def mailbox_list(self, request: HTMXRequest, db: AsyncSession, agent: Agent) -> Template:
         return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(db, agent))
 
     @post("/mailboxes", name="admin_mailbox_create")
-    async def mailbox_add(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def mailbox_add(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
         try:
             mailbox = await mailboxes.add_mailbox(db, {k: str(v) for k, v in data.items()})
         except mailboxes.MailboxError as exc:
@@ -124,7 +123,7 @@ class AdminController(Controller):
                       await self._mailboxes_context(db, agent, notice=f"{mailbox.address} added."))
 
     @post("/mailboxes/{mailbox_id:int}/delete", name="admin_mailbox_delete")
-    async def mailbox_remove(self, request: Request, db: AsyncSession, agent: Agent, mailbox_id: int) -> Template:
+    async def mailbox_remove(self, request: HTMXRequest, db: AsyncSession, agent: Agent, mailbox_id: int) -> Template:
         await mailboxes.remove_mailbox(db, mailbox_id)
         return render(request, "console/admin_mailboxes.html",
                       await self._mailboxes_context(db, agent, notice="Mailbox removed."))
@@ -136,19 +135,19 @@ class AdminController(Controller):
                                           "placeholders": canned_responses.PLACEHOLDERS, "editing": None}, extra)
 
     @get("/canned", name="admin_canned")
-    async def canned(self, request: Request, db: AsyncSession, agent: Agent) -> Template:
+    async def canned(self, request: HTMXRequest, db: AsyncSession, agent: Agent) -> Template:
         return render(request, "console/admin_canned.html", await self._canned_context(db, agent))
 
     @post("/canned", name="admin_canned_create")
-    async def canned_create(self, request: Request, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def canned_create(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
         return await self._canned_save(request, db, agent, data, None)
 
     @post("/canned/{response_id:int}", name="admin_canned_update")
-    async def canned_update(self, request: Request, db: AsyncSession, agent: Agent, response_id: int,
+    async def canned_update(self, request: HTMXRequest, db: AsyncSession, agent: Agent, response_id: int,
                             data: Form) -> Template:
         return await self._canned_save(request, db, agent, data, response_id)
 
-    async def _canned_save(self, request: Request, db: AsyncSession, agent: Agent, data: dict,
+    async def _canned_save(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: dict,
                            response_id: int | None) -> Template:
         try:
             saved = await canned_responses.save(
@@ -161,7 +160,7 @@ class AdminController(Controller):
                       await self._canned_context(db, agent, notice=f"Saved {saved.title}."))
 
     @post("/canned/{response_id:int}/delete", name="admin_canned_delete")
-    async def canned_delete(self, request: Request, db: AsyncSession, agent: Agent, response_id: int) -> Response:
+    async def canned_delete(self, request: HTMXRequest, db: AsyncSession, agent: Agent, response_id: int) -> Response:
         await canned_responses.remove(db, response_id)
         return render(request, "console/admin_canned.html", await self._canned_context(db, agent, notice="Deleted."))
 

@@ -1,23 +1,45 @@
 """The customer screen: the 360° panel, all orders, editing, merging two customers."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Template
+from litestar_htmx import ClientRedirect, HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.customers import records as customers
 
 from helpdesk.tickets import actions as tickets
-from helpdesk.models import Agent, Ticket
-from helpdesk.web.auth import current_agent, lead_only, signed_in
+from helpdesk.models import Agent
+from helpdesk.web.auth import lead_only
 from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, render
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+@dataclass
+class CustomerForm:
+    name: str = ""
+    notes: str = ""
+    organization_id: str = ""  # a select's value: "" for none
+
+    @property
+    def organization(self) -> int | None:
+        return int(self.organization_id) if self.organization_id.isdigit() else None
+
+
+@dataclass
+class MergeForm:
+    target: str = ""  # the id of the customer to keep
+
+    def target_id(self) -> int:
+        raw = self.target.strip()
+        if not raw.isdigit():
+            raise customers.CustomerError("write the id of the customer to merge into", field="target")
+        return int(raw)
 
 
 async def _view(db: AsyncSession, customer_id: int, *, all_orders: bool = False) -> customers.CustomerView:
@@ -28,27 +50,32 @@ async def _view(db: AsyncSession, customer_id: int, *, all_orders: bool = False)
 
 
 async def _panel_context(db: AsyncSession, agent: Agent, customer_id: int, ticket_id: int | None) -> dict[str, Any]:
-    ticket = await db.get(Ticket, ticket_id) if ticket_id else None
+    ticket = await tickets.ticket_by_id(db, ticket_id) if ticket_id else None
     if ticket is not None and ticket.customer_id != customer_id:
         ticket = None
     return {"agent": agent, "customer_view": await _view(db, customer_id), "ticket": ticket,
             "clocks": tickets.sla_clocks(ticket) if ticket else []}
 
 
+async def _page_context(db: AsyncSession, request: HTMXRequest, agent: Agent, customer_id: int) -> dict[str, Any]:
+    context = await queue_pane(db, request, agent)
+    context.update(await _panel_context(db, agent, customer_id, None))
+    context["organizations"] = await customers.list_organizations(db)
+    return context
+
+
 class CustomerController(Controller):
-    path = "/console/customers"
-    include_in_schema = False
-    guards = [signed_in]
-    dependencies = {"agent": current_agent}
+    path = "/customers"
 
     @get("/{customer_id:int}", name="customer")
-    async def show(self, request: Request, db: AsyncSession, agent: Agent, customer_id: int) -> Template | Response:
+    async def show(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
+                   customer_id: int) -> Template | Response:
         survivor = await customers.survivor_id(db, customer_id)
         if survivor is None:
             raise NotFoundException(f"there is no customer {customer_id}")
         if survivor != customer_id:
             return go(request, f"/console/customers/{survivor}")
-        context = await self._page_context(db, request, agent, customer_id)
+        context = await _page_context(db, request, agent, customer_id)
         return render(request, "console/customer.html", context,
                       fragments={"workspace": "console/_customer_workspace.html"})
 
@@ -61,46 +88,36 @@ class CustomerController(Controller):
         return fragment("console/_customer_orders.html", {"customer_view": await _view(db, customer_id, all_orders=all)})
 
     @post("/{customer_id:int}", name="customer_edit")
-    async def edit(self, request: Request, db: AsyncSession, agent: Agent, customer_id: int,
-                   data: Form) -> Template | Response:
+    async def edit(self, request: HTMXRequest, db: AsyncSession, agent: Agent, customer_id: int,
+                   data: Annotated[CustomerForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+                   ) -> Template | Response:
         view = await _view(db, customer_id)
-        raw_org = str(data.get("organization_id") or "")
         try:
-            await customers.update_customer(
-                db, view.customer, name=str(data.get("name") or ""), notes=str(data.get("notes") or ""),
-                organization_id=int(raw_org) if raw_org.isdigit() else None,
-            )
+            await customers.update_customer(db, view.customer, name=data.name, notes=data.notes,
+                                            organization_id=data.organization)
         except customers.CustomerError as exc:
-            context = await self._page_context(db, request, agent, customer_id)
-            context.update(edit_error=exc, form=data)
+            context = await _page_context(db, request, agent, customer_id)
+            context.update(edit_error=exc, form=asdict(data))
             return await form_rejected(request, db, agent, context, page="console/customer.html",
                                        part="console/_customer_edit.html")
         if not is_htmx(request):
             return go(request, f"/console/customers/{customer_id}")
-        context = await self._page_context(db, request, agent, customer_id)
+        context = await _page_context(db, request, agent, customer_id)
         context["edit_notice"] = "Saved."
         return fragment("console/_customer_edit.html", context)
 
     @post("/{customer_id:int}/merge", name="customer_merge", guards=[lead_only])
-    async def merge(self, request: Request, db: AsyncSession, agent: Agent, customer_id: int,
-                    data: Form) -> Template | Response:
+    async def merge(self, request: HTMXRequest, db: AsyncSession, agent: Agent, customer_id: int,
+                    data: Annotated[MergeForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+                    ) -> Template | Response:
         """Merge this customer into another (leads and admins: it moves everything and cannot be undone)."""
-        raw = str(data.get("target") or "").strip()
         try:
-            if not raw.isdigit():
-                raise customers.CustomerError("write the id of the customer to merge into", field="target")
-            survivor = await customers.merge_customers(db, customer_id, int(raw), agent_id=agent.id)
+            survivor = await customers.merge_customers(db, customer_id, data.target_id(), agent_id=agent.id)
         except customers.CustomerError as exc:
-            context = await self._page_context(db, request, agent, customer_id)
-            context.update(merge_error=str(exc), merge_target=raw)
+            context = await _page_context(db, request, agent, customer_id)
+            context.update(merge_error=str(exc), merge_target=data.target.strip())
             return await form_rejected(request, db, agent, context, page="console/customer.html",
                                        part="console/_customer_merge.html")
         if is_htmx(request):
-            return Response("", headers={"HX-Redirect": f"/console/customers/{survivor.id}"})
+            return ClientRedirect(f"/console/customers/{survivor.id}")
         return go(request, f"/console/customers/{survivor.id}")
-
-    async def _page_context(self, db: AsyncSession, request: Request, agent: Agent, customer_id: int) -> dict:
-        context = await queue_pane(db, request, agent)
-        context.update(await _panel_context(db, agent, customer_id, None))
-        context["organizations"] = await customers.list_organizations(db)
-        return context

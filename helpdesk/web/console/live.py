@@ -14,28 +14,35 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from html import escape
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.channels import ChannelsPlugin
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
+from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import live
 from helpdesk.models import Agent
-from helpdesk.web.auth import current_agent, signed_in
 
 HEARTBEAT_SECONDS = 15  # a comment line keeps proxies from closing an idle stream
 PRESENCE_TTL = 30  # an agent who stopped sending heartbeats is gone after this long
 COALESCE_SECONDS = 0.25
+PRESENCE_STATES = ("viewing", "typing", "left")
 TICKET_EVENTS = {
     "message.created": "timeline", "message.delivery": "timeline",
     "ticket.updated": "properties", "ticket.created": "properties",
 }
+
+
+@dataclass
+class Heartbeat:
+    state: str = "viewing"  # one of PRESENCE_STATES; anything else counts as viewing
 
 
 def presence_html(others: dict[int, tuple[str, str, float]]) -> str:
@@ -132,13 +139,10 @@ def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int,
 
 
 class LiveController(Controller):
-    path = "/console"
-    include_in_schema = False
-    guards = [signed_in]
-    dependencies = {"agent": current_agent}
+    path = "/"
 
     @get("/live/queues", name="live_queues")
-    async def queues(self, request: Request, db: AsyncSession, agent: Agent) -> ServerSentEvent:
+    async def queues(self, request: HTMXRequest, db: AsyncSession, agent: Agent) -> ServerSentEvent:
         # a stream lives for hours: give the pooled connection back now, not when it ends
         await db.close()
         channels: ChannelsPlugin = request.app.state["channels"]
@@ -146,7 +150,7 @@ class LiveController(Controller):
                                                                           "X-Accel-Buffering": "no"})
 
     @get("/live/tickets/{ticket_id:int}", name="live_ticket")
-    async def ticket(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int) -> ServerSentEvent:
+    async def ticket(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int) -> ServerSentEvent:
         await db.close()
         channels: ChannelsPlugin = request.app.state["channels"]
         return ServerSentEvent(ticket_stream(channels, ticket_id, agent.id, agent.name),
@@ -154,10 +158,8 @@ class LiveController(Controller):
 
     @post("/tickets/{ticket_id:int}/presence", name="ticket_presence", status_code=204)
     async def presence(self, agent: Agent, ticket_id: int,
-                       data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]) -> None:
+                       data: Annotated[Heartbeat, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> None:
         """Heartbeat from an open ticket: "viewing", "typing" or "left"; others' streams show it."""
-        state = str(data.get("state") or "viewing")
-        if state not in ("viewing", "typing", "left"):
-            state = "viewing"
+        state = data.state if data.state in PRESENCE_STATES else "viewing"
         live.publish(live.ticket_channel(ticket_id),
                      {"event": "presence", "agent_id": agent.id, "name": agent.name, "state": state})

@@ -2,14 +2,16 @@
 
 An htmx request names its target (`HX-Target`); when a screen has a fragment for that
 target, only the fragment is rendered. A history-restore request (the browser's back
-button on a cache miss) wants the whole page, as does any non-htmx request.
+button on a cache miss) wants the whole page, as does any non-htmx request. The console
+router sends `Vary: HX-Request` with every response, since one URL answers both ways.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Response
 from litestar.response import Redirect, Template
+from litestar_htmx import HTMXRequest, HTMXTemplate, HXLocation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.tickets import queues
@@ -17,60 +19,58 @@ from helpdesk.tickets import queues
 from helpdesk.staff import directory as staff
 from helpdesk.models import Agent
 
-VARY = {"Vary": "HX-Request"}
 DEFAULT_QUEUE = "mine"
 
 
-def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true" and not request.headers.get("hx-history-restore-request")
+def is_htmx(request: HTMXRequest) -> bool:
+    """An htmx swap; a history restore is not one (it wants the whole page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-def render(request: Request, page: str, context: dict[str, Any], *, fragments: dict[str, str] | None = None,
-           status_code: int = 200, headers: dict[str, str] | None = None) -> Template:
+def render(request: HTMXRequest, page: str, context: dict[str, Any], *, fragments: dict[str, str] | None = None,
+           status_code: int = 200) -> Template:
     name = page
     if is_htmx(request) and fragments:
-        name = fragments.get(request.headers.get("hx-target", ""), page)
+        name = fragments.get(request.htmx.target or "", page)
     context["partial"] = name != page  # a fragment carries its own <title> for htmx to apply
-    return Template(name, context=context, status_code=status_code, headers={**VARY, **(headers or {})})
+    return Template(name, context=context, status_code=status_code)
 
 
-def fragment(name: str, context: dict[str, Any], *, status_code: int = 200,
-             headers: dict[str, str] | None = None) -> Template:
-    return Template(name, context=context, status_code=status_code, headers={**VARY, **(headers or {})})
+def fragment(name: str, context: dict[str, Any], *, status_code: int = 200) -> Template:
+    return Template(name, context=context, status_code=status_code)
 
 
-def go(request: Request, url: str) -> Response:
+def go(request: HTMXRequest, url: str) -> Response:
     """Navigate after a POST: htmx follows HX-Location (keeping the page), a plain form a 303."""
     if is_htmx(request):
-        return Response("", status_code=200, headers={"HX-Location": f'{{"path": "{url}", "target": "#workspace"}}',
-                                                      **VARY})
+        return HXLocation(redirect_to=url, target="#workspace")
     return Redirect(url, status_code=303)
 
 
-async def form_rejected(request: Request, db: AsyncSession, agent: Agent, context: dict[str, Any], *,
+async def form_rejected(request: HTMXRequest, db: AsyncSession, agent: Agent, context: dict[str, Any], *,
                         page: str, part: str, target: str | None = None) -> Template:
     """A form the agent must correct, with its error: htmx gets `part` of the page again (swapped
     over the element `target` when the form posted elsewhere); a plain post, the whole `page`
     with status 400."""
     if is_htmx(request):
-        headers = {"HX-Retarget": f"#{target}", "HX-Reswap": "outerHTML"} if target else None
-        return fragment(part, context, headers=headers)
+        return HTMXTemplate(template_name=part, context=context, re_target=f"#{target}" if target else None,
+                            re_swap="outerHTML" if target else None)
     if "queue" not in context:
         context.update(await queue_pane(db, request, agent))
     return render(request, page, context, status_code=400)
 
 
-def remembered_queue(request: Request) -> str:
+def remembered_queue(request: HTMXRequest) -> str:
     """The queue the agent last opened, where the console returns to."""
     return request.session.get("queue") or DEFAULT_QUEUE
 
 
-def remember_queue(request: Request, name: str) -> None:
+def remember_queue(request: HTMXRequest, name: str) -> None:
     if request.session.get("queue") != name:
         request.session["queue"] = name
 
 
-async def queue_pane(db: AsyncSession, request: Request, agent: Agent, name: str | None = None,
+async def queue_pane(db: AsyncSession, request: HTMXRequest, agent: Agent, name: str | None = None,
                      filters: queues.Filters | None = None, cursor: str | None = None) -> dict[str, Any]:
     """What the left pane needs: the queue page, every queue's count, agents and teams for the selects."""
     name = name or remembered_queue(request)

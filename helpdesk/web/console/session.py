@@ -1,17 +1,26 @@
 """Sign-in and sign-out of the console."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlparse
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
+from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff.agents import authenticate
-from helpdesk.web.auth import signed_in
+from helpdesk.web.auth import PUBLIC
+
+
+@dataclass
+class SignIn:
+    email: str = ""
+    password: str = ""
+    next: str = ""
 
 
 def _safe_next(target: str | None) -> str:
@@ -22,34 +31,28 @@ def _safe_next(target: str | None) -> str:
 
 
 class SessionController(Controller):
-    path = "/console"
-    include_in_schema = False
+    path = "/"
 
-    @get("/login", name="login")
+    @get("/login", name="login", opt={PUBLIC: True})
     async def login_page(self, next: str | None = None) -> Template:
         return Template("console/login.html", context={"next": _safe_next(next), "error": None, "email": ""})
 
-    @post("/login")
-    async def login(
-        self,
-        request: Request,
-        db: AsyncSession,
-        data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> Template | Redirect:
-        email, password = data.get("email", ""), data.get("password", "")
-        agent = await authenticate(db, email, password) if email and password else None
+    @post("/login", opt={PUBLIC: True})
+    async def login(self, request: HTMXRequest, db: AsyncSession,
+                    data: Annotated[SignIn, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template | Redirect:
+        agent = await authenticate(db, data.email, data.password) if data.email and data.password else None
         if agent is None:
             return Template(
                 "console/login.html",
-                context={"next": _safe_next(data.get("next")), "email": email,
+                context={"next": _safe_next(data.next), "email": data.email,
                          "error": "That email and password do not match an active agent."},
                 status_code=400,
             )
         request.clear_session()
         request.set_session({"agent_id": agent.id, "role": agent.role, "name": agent.name})
-        return Redirect(_safe_next(data.get("next")))
+        return Redirect(_safe_next(data.next))
 
-    @post("/logout", guards=[signed_in])
-    async def logout(self, request: Request) -> Redirect:
+    @post("/logout")
+    async def logout(self, request: HTMXRequest) -> Redirect:
         request.clear_session()
         return Redirect("/console/login")

@@ -1,17 +1,17 @@
 """The ticket screen: conversation, reply box, properties, merge and split, attachments."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import File, Template
+from litestar_htmx import HTMXRequest
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channel import Attachment as OutAttachment
@@ -22,9 +22,9 @@ from helpdesk.tickets import queues
 from helpdesk.tickets import actions as tickets
 from helpdesk.files import blob_path
 from helpdesk.tickets.message_html import content_id_key, sanitise
-from helpdesk.models import Agent, Attachment, CannedResponse, Customer, Message, Ticket
+from helpdesk.models import Agent, Attachment, Message, Ticket
 from helpdesk.settings import Settings
-from helpdesk.web.auth import current_agent, signed_in
+from helpdesk.staff import directory as staff
 from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, remembered_queue, render
 
 WORKSPACE_FRAGMENTS = {"workspace": "console/_workspace.html"}
@@ -33,8 +33,85 @@ STATUS_AFTER_SEND = ("pending", "solved")
 INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+@dataclass
+class ReplyForm:
+    """The reply box (multipart): a reply or an internal note, the status after sending, files."""
+
+    body: str = ""
+    mode: str = "reply"  # reply | note
+    send: str = ""  # the button pressed: "" (just send), or the status after sending (STATUS_AFTER_SEND)
+    # UploadFile each; a file input with nothing chosen arrives as "" (msgspec cannot type that union)
+    attachments: list[Any] = field(default_factory=list)
+
+    async def files(self) -> list[OutAttachment]:
+        out = []
+        for upload in self.attachments:
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                continue
+            data = await upload.read()
+            if len(data) > MAX_UPLOAD_BYTES:
+                raise tickets.TicketError(f"{upload.filename} is larger than 20 MB", field="attachments")
+            out.append(OutAttachment(upload.filename[:300], upload.content_type or "application/octet-stream", data))
+        return out
+
+    @property
+    def status_after(self) -> str | None:
+        if self.send and self.send not in STATUS_AFTER_SEND:
+            raise tickets.TicketError("choose pending or solved", field="send")
+        return self.send or None
+
+
+@dataclass
+class CannedForm:
+    """The canned-response select, posted with the draft so far."""
+
+    body: str = ""
+    canned_id: str = ""
+
+
+@dataclass
+class PropertiesForm:
+    """Any of the ticket's properties; a field left empty (or not sent) stays as it is."""
+
+    assignee_id: str = ""  # an agent id, "me" or "none"
+    team_id: str = ""  # a team id or "none"
+    status: str = ""
+    priority: str = ""
+    tags: str | None = None  # comma separated; "" clears them, not sent leaves them
+
+    def changes(self, agent: Agent) -> tickets.Changes:
+        return tickets.Changes(
+            assignee_id=_choice(self.assignee_id, agent),
+            team_id=_choice(self.team_id, agent, allow_me=False),
+            status=self.status or None,
+            priority=self.priority or None,
+            tags=tickets.parse_tags(self.tags) if self.tags is not None else None,
+        )
+
+
+@dataclass
+class TicketMergeForm:
+    target: str = ""  # the number of the ticket to merge into, "#1234" or "1234"
+
+    def target_number(self) -> int:
+        raw = self.target.strip().lstrip("#")
+        if not raw.isdigit():
+            raise tickets.TicketError("write the number of the ticket to merge into, like 1234", field="target")
+        return int(raw)
+
+
+def _choice(value: str, agent: Agent, *, allow_me: bool = True) -> int | str | None:
+    """A select's value: "" leaves it, "none" clears it, "me" is the signed-in agent."""
+    if value == "":
+        return None
+    if value == "none":
+        return "none"
+    if value == "me" and allow_me:
+        return agent.id
+    if value.isdigit():
+        return int(value)
+    raise tickets.TicketError(f"not a valid choice: {value!r}")
 
 
 @dataclass
@@ -72,7 +149,6 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
     if view is None:
         raise NotFoundException(f"there is no ticket {ticket_id}")
     customer_view = await customers.load_customer_view(db, view.ticket.customer_id)
-    canned = list(await db.scalars(select(CannedResponse).order_by(CannedResponse.title)))
     return {
         "agent": agent,
         "view": view,
@@ -80,44 +156,28 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         "timeline": [timeline_item(m, view.agents) for m in view.messages],
         "customer_view": customer_view,
         "clocks": tickets.sla_clocks(view.ticket),
-        "canned": canned,
+        "canned": await canned_responses.list_responses(db),
         "reply": {"body": "", "mode": "reply", "error": None},
     }
 
 
 async def _ticket(db: AsyncSession, ticket_id: int) -> Ticket:
-    ticket = await db.get(Ticket, ticket_id)
+    ticket = await tickets.ticket_by_id(db, ticket_id)
     if ticket is None:
         raise NotFoundException(f"there is no ticket {ticket_id}")
     return ticket
 
 
-async def _uploads(value: Any) -> list[OutAttachment]:
-    files = value if isinstance(value, list) else [value] if value is not None else []
-    out = []
-    for upload in files:
-        if not isinstance(upload, UploadFile) or not upload.filename:
-            continue
-        data = await upload.read()
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise tickets.TicketError(f"{upload.filename} is larger than 20 MB", field="attachments")
-        out.append(OutAttachment(upload.filename[:300], upload.content_type or "application/octet-stream", data))
-    return out
-
-
 class TicketController(Controller):
-    path = "/console"
-    include_in_schema = False
-    guards = [signed_in]
-    dependencies = {"agent": current_agent}
+    path = "/"
 
     @get("/tickets/{ticket_id:int}", name="ticket")
-    async def show(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int) -> Template | Response:
+    async def show(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int) -> Template | Response:
         ticket = await _ticket(db, ticket_id)
         if ticket.merged_into_id is not None:
             return go(request, f"/console/tickets/{ticket.merged_into_id}")
         context = await workspace_context(db, agent, ticket_id)
-        if not (is_htmx(request) and request.headers.get("hx-target") in WORKSPACE_FRAGMENTS):
+        if not (is_htmx(request) and request.htmx.target in WORKSPACE_FRAGMENTS):
             # the queue pane loads itself after the page (see docs/performance.md)
             context["queue_url"] = f"/console/queues/{remembered_queue(request)}"
         return render(request, "console/ticket.html", context, fragments=WORKSPACE_FRAGMENTS)
@@ -136,24 +196,20 @@ class TicketController(Controller):
         return fragment("console/_sla_clocks.html", {"ticket": ticket, "clocks": tickets.sla_clocks(ticket)})
 
     @post("/tickets/{ticket_id:int}/reply", name="ticket_reply")
-    async def reply(self, request: Request, db: AsyncSession, agent: Agent, settings: Settings, ticket_id: int,
-                    data: Multipart) -> Template | Response:
+    async def reply(self, request: HTMXRequest, db: AsyncSession, agent: Agent, settings: Settings, ticket_id: int,
+                    data: Annotated[ReplyForm, Body(media_type=RequestEncodingType.MULTI_PART)]) -> Template | Response:
         """Reply through the outbox, or add an internal note; errors show in the reply box."""
         ticket = await _ticket(db, ticket_id)
-        body, mode = str(data.get("body") or ""), str(data.get("mode") or "reply")
-        status_after = str(data.get("send") or "")
         try:
-            files = await _uploads(data.get("attachments"))
-            if mode == "note":
-                await tickets.add_note(db, ticket, agent=agent, text=body, attachments=files, settings=settings)
+            files = await data.files()
+            if data.mode == "note":
+                await tickets.add_note(db, ticket, agent=agent, text=data.body, attachments=files, settings=settings)
             else:
-                if status_after and status_after not in STATUS_AFTER_SEND:
-                    raise tickets.TicketError("choose pending or solved", field="send")
-                await outbox.queue_reply(db, ticket, settings=settings, text=body, agent=agent, attachments=files,
-                                         status_after=status_after or None)
+                await outbox.queue_reply(db, ticket, settings=settings, text=data.body, agent=agent, attachments=files,
+                                         status_after=data.status_after)
         except (outbox.NothingToSend, tickets.TicketError) as error:
             context = await workspace_context(db, agent, ticket_id)
-            context["reply"] = {"body": body, "mode": mode, "error": str(error)}
+            context["reply"] = {"body": data.body, "mode": data.mode, "error": str(error)}
             return await form_rejected(request, db, agent, context, page="console/ticket.html",
                                        part="console/_reply_box.html", target="reply-box")
         if not is_htmx(request):
@@ -163,37 +219,28 @@ class TicketController(Controller):
         return fragment("console/_ticket_update.html", context)
 
     @post("/tickets/{ticket_id:int}/canned", name="ticket_canned")
-    async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int, data: Form) -> Template:
+    async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int,
+                     data: Annotated[CannedForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template:
         """Insert a canned response into the draft, placeholders filled for this ticket."""
         ticket = await _ticket(db, ticket_id)
-        body, error = str(data.get("body") or ""), None
-        response_id = str(data.get("canned_id") or "")
-        response = await db.get(CannedResponse, int(response_id)) if response_id.isdigit() else None
-        if response is not None:
-            customer_name = await db.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
-            values = canned_responses.placeholder_values(customer_name=customer_name, ticket_number=ticket.number,
-                                                         ticket_subject=ticket.subject, agent_name=agent.name)
+        body, error = data.body, None
+        if data.canned_id.isdigit():
             try:
-                text = canned_responses.render(response.body, values)
-                body = f"{body.rstrip()}\n\n{text}" if body.strip() else text
+                text = await canned_responses.render_for_ticket(db, int(data.canned_id), ticket, agent_name=agent.name)
             except canned_responses.CannedResponseError as exc:
-                error = str(exc)
+                text, error = None, str(exc)
+            if text is not None:
+                body = f"{body.rstrip()}\n\n{text}" if body.strip() else text
         return fragment("console/_reply_body.html", {"reply": {"body": body, "error": error}, "ticket": ticket})
 
     @post("/tickets/{ticket_id:int}/properties", name="ticket_update")
-    async def update(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int, data: Form) -> Template:
+    async def update(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
+                     data: Annotated[PropertiesForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template:
         """Change any of assignee, team, status, priority, tags; fields not sent stay as they are."""
         ticket = await _ticket(db, ticket_id)
         error = notice = None
         try:
-            changes = tickets.Changes(
-                assignee_id=_person(data.get("assignee_id"), agent),
-                team_id=_person(data.get("team_id"), agent, allow_me=False),
-                status=str(data["status"]) if data.get("status") else None,
-                priority=str(data["priority"]) if data.get("priority") else None,
-                tags=tickets.parse_tags(str(data["tags"])) if "tags" in data else None,
-            )
-            done = await tickets.update_ticket(db, ticket, changes, agent=agent)
+            done = await tickets.update_ticket(db, ticket, data.changes(agent), agent=agent)
             notice = "Saved." if done else "Nothing changed."
         except tickets.TicketError as exc:
             error = exc
@@ -208,23 +255,21 @@ class TicketController(Controller):
         return fragment("console/_properties_update.html", context)
 
     @post("/tickets/{ticket_id:int}/merge", name="ticket_merge")
-    async def merge(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int,
-                    data: Form) -> Template | Response:
+    async def merge(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
+                    data: Annotated[TicketMergeForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+                    ) -> Template | Response:
         ticket = await _ticket(db, ticket_id)
-        raw = str(data.get("target") or "").strip().lstrip("#")
         try:
-            if not raw.isdigit():
-                raise tickets.TicketError("write the number of the ticket to merge into, like 1234", field="target")
-            survivor = await tickets.merge_tickets(db, ticket, int(raw), agent=agent)
+            survivor = await tickets.merge_tickets(db, ticket, data.target_number(), agent=agent)
         except tickets.TicketError as exc:
             context = await workspace_context(db, agent, ticket_id)
-            context.update(merge_error=str(exc), merge_target=raw)
+            context.update(merge_error=str(exc), merge_target=data.target.strip().lstrip("#"))
             return await form_rejected(request, db, agent, context, page="console/ticket.html",
                                        part="console/_ticket_properties.html", target="ticket-properties")
         return go(request, f"/console/tickets/{survivor.id}")
 
     @post("/tickets/{ticket_id:int}/messages/{message_id:int}/split", name="message_split")
-    async def split(self, request: Request, db: AsyncSession, agent: Agent, ticket_id: int,
+    async def split(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
                     message_id: int) -> Template | Response:
         ticket = await _ticket(db, ticket_id)
         try:
@@ -242,15 +287,16 @@ class TicketController(Controller):
         if message is None or message.ticket_id != ticket_id:
             raise NotFoundException("there is no such message on this ticket")
         await outbox.retry(db, message_id)
-        await db.refresh(message)
-        agents = {a.id: a for a in await db.scalars(select(Agent).where(Agent.id == message.agent_id))}
-        return fragment("console/_message.html", {"item": timeline_item(message, agents), "ticket": await _ticket(db, ticket_id)})
+        message = await tickets.load_message(db, message_id)  # its delivery status, as retry left it
+        agents = {a.id: a for a in await staff.agents(db)}
+        return fragment("console/_message.html", {"item": timeline_item(message, agents),
+                                                  "ticket": await _ticket(db, ticket_id)})
 
     @get("/attachments/{attachment_id:int}", name="attachment")
     async def attachment(self, db: AsyncSession, agent: Agent, settings: Settings, attachment_id: int,
                          download: bool = False) -> File:
         """A message's file, for signed-in agents only; never rendered as active content."""
-        attachment = await db.get(Attachment, attachment_id)
+        attachment = await tickets.load_attachment(db, attachment_id)
         if attachment is None:
             raise NotFoundException("there is no such attachment")
         path = blob_path(settings.attachments_dir, attachment.sha256)
@@ -266,21 +312,7 @@ class TicketController(Controller):
         )
 
 
-async def _counts(db: AsyncSession, request: Request, agent: Agent) -> dict[str, Any]:
+async def _counts(db: AsyncSession, request: HTMXRequest, agent: Agent) -> dict[str, Any]:
     """Queue counts for an out-of-band swap after a change (live updates do it too, if connected)."""
     return {"counts": await queues.queue_counts(db, agent_id=agent.id),
             "queue": {"name": request.session.get("queue")}}
-
-
-def _person(value: Any, agent: Agent, *, allow_me: bool = True) -> int | str | None:
-    """A select's value: "" or missing leaves it, "none" clears it, "me" is the signed-in agent."""
-    if value is None or value == "":
-        return None
-    value = str(value)
-    if value == "none":
-        return "none"
-    if value == "me" and allow_me:
-        return agent.id
-    if value.isdigit():
-        return int(value)
-    raise tickets.TicketError(f"not a valid choice: {value!r}")

@@ -1,0 +1,32 @@
+"""The console's one router: its path, the signed-in guard, the agent, htmx requests, `Vary`.
+
+Each screen's controller adds only what is its own: a sub-path, a stricter role (admin
+screens, the SLA board). The sign-in form is the one route open to everyone (`PUBLIC`).
+"""
+from __future__ import annotations
+
+from litestar import Router
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar_htmx import HTMXRequest
+
+from helpdesk.web.auth import current_agent, signed_in
+from helpdesk.web.console.admin import AdminController
+from helpdesk.web.console.customers import CustomerController
+from helpdesk.web.console.live import LiveController
+from helpdesk.web.console.queues import QueueController
+from helpdesk.web.console.session import SessionController
+from helpdesk.web.console.sla_board import SlaBoardController
+from helpdesk.web.console.tickets import TicketController
+
+console_router = Router(
+    path="/console",
+    route_handlers=[SessionController, QueueController, TicketController, CustomerController, SlaBoardController,
+                    AdminController, LiveController],
+    guards=[signed_in],
+    dependencies={"agent": Provide(current_agent)},
+    request_class=HTMXRequest,
+    # one URL answers as a page and as an htmx fragment: caches must key on the header
+    response_headers=[ResponseHeader(name="Vary", value="HX-Request")],
+    include_in_schema=False,
+)
