@@ -168,9 +168,10 @@ async def quarantine(sessions: Sessions, channel: str, raw_ref: str, reason: str
 
 
 async def quarantined(session: AsyncSession, *, include_resolved: bool = False, channel: str | None = None,
-                      limit: int | None = None) -> list[QuarantinedMessage]:
-    """What waits in the quarantine, oldest first (the CLI and the admin screen)."""
-    query = select(QuarantinedMessage).order_by(QuarantinedMessage.id)
+                      limit: int | None = None, newest_first: bool = False) -> list[QuarantinedMessage]:
+    """What waits in the quarantine (the CLI lists it oldest first, the admin screen newest first)."""
+    query = select(QuarantinedMessage).order_by(
+        QuarantinedMessage.id.desc() if newest_first else QuarantinedMessage.id)
     if not include_resolved:
         query = query.where(QuarantinedMessage.resolved_at.is_(None))
     if channel:
@@ -178,6 +179,10 @@ async def quarantined(session: AsyncSession, *, include_resolved: bool = False, 
     if limit:
         query = query.limit(limit)
     return list(await session.scalars(query))
+
+
+async def quarantined_entry(session: AsyncSession, quarantine_id: int) -> QuarantinedMessage | None:
+    return await session.get(QuarantinedMessage, quarantine_id)
 
 
 async def reingest(sessions: Sessions, quarantine_id: int, *, settings: Settings) -> ReceiveOutcome:
