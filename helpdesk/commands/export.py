@@ -5,8 +5,7 @@ import json
 
 import click
 
-from helpdesk.cli import run, settings_of
-from helpdesk.db import make_engine, make_session_factory
+from helpdesk.cli import run, settings_of, with_database
 from helpdesk.tickets.export import ticket_documents
 
 
@@ -26,27 +25,23 @@ def export() -> None:
 @click.pass_context
 def export_tickets(ctx: click.Context, fmt: str, output) -> None:
     """Export every ticket with its customer and messages."""
-    run(_write(settings_of(ctx), fmt, output))
+    run(with_database(settings_of(ctx), lambda sessions: _write(sessions, fmt, output), migrate=False))
 
 
-async def _write(settings, fmt: str, output) -> None:
-    engine = make_engine(settings)
-    try:
-        async with make_session_factory(engine)() as session:
-            # streamed ticket by ticket: memory stays flat however large the export
-            first = True
-            if fmt == "json":
-                output.write('{"tickets": [')
-            async for document in ticket_documents(session):
-                line = json.dumps(document, ensure_ascii=False)
-                if fmt == "jsonl":
-                    output.write(line + "\n")
-                else:
-                    output.write(line if first else ", " + line)
-                first = False
-            if fmt == "json":
-                output.write("]}\n")
-            output.flush()
-    finally:
-        await engine.dispose()
+async def _write(sessions, fmt: str, output) -> None:
+    async with sessions() as session:
+        # streamed ticket by ticket: memory stays flat however large the export
+        first = True
+        if fmt == "json":
+            output.write('{"tickets": [')
+        async for document in ticket_documents(session):
+            line = json.dumps(document, ensure_ascii=False)
+            if fmt == "jsonl":
+                output.write(line + "\n")
+            else:
+                output.write(line if first else ", " + line)
+            first = False
+        if fmt == "json":
+            output.write("]}\n")
+        output.flush()
 
