@@ -126,7 +126,3 @@ def sender_for(channel: str) -> Sender:
         return _senders[channel]
     except KeyError:
         raise DeliveryError(f"no sender registered for channel {channel!r}", retryable=False) from None
-
-
-def registered_senders() -> dict[str, Sender]:
-    return dict(_senders)
