@@ -585,6 +585,7 @@ MDN = (
     ("MAILER-DAEMON@mx.example", "Undelivered Mail Returned to Sender", DSN.split("\n")[-1], DSN_BODY, "bounce", True),
     ("postmaster@mx.example", "Mail delivery failed", "", "Message-ID: <r@shop.example>\n", "bounce", True),
     ("system@mx.example", "Undeliverable: Your ticket", "", "could not be delivered\n", "bounce", True),
+    ("MAILER-DAEMON@mx.example", "Your message", "", "could not be delivered\n", "bounce", True),
     ("MAILER-DAEMON@mx.example", "Undelivered Mail", "Auto-Submitted: auto-replied", "failed\n", "bounce", True),
     # read receipts
     ("ann@example.com", "Read: Your ticket", MDN[0], MDN[1], "receipt", True),
@@ -606,6 +607,7 @@ MDN = (
     ("list@example.org", "news", "Precedence: bulk", "", None, True),
     ("list@example.org", "news", "Precedence: list", "", None, True),
     # people
+    ("Bob <postmaster@example.com>", "About my order", "", "", None, False),
     ("ann@example.com", "Out of office until Monday, please ship later", "", "", None, False),
     ("ann@example.com", "Re: Your ticket", "X-MS-Exchange-Inbox-Rules-Loop: ann@example.com", "", None, False),
     ("ann@example.com", "Automatic reply: did you get my order?", "", "", None, False),
@@ -634,7 +636,8 @@ def test_ordinary_customer_mail_is_not_a_bounce() -> None:
 
 @pytest.mark.parametrize("raw", [
     b"Subject: =?utf-8?B?broken base64!!?=\r\n\r\n",
-    b"Subject: x\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi",
+    b"Subject: x\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n"
+    b"--x\r\nContent-Type: text/plain; charset=\"\r\n\r\nhi",
     b"From: <<<@@@>>>\r\nDate: Mon, 99 Foo 99999 99:99:99 +9999\r\n\r\nhi",
     b"Date: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64",
     b"From: a@example.com\r\nSubj",  # truncated inside the header block: still mail
@@ -651,8 +654,9 @@ def test_hostile_mail_never_raises(raw: bytes) -> None:
     (b"\x00\xff\xfe garbage", "not an email: no header block and no sender (11 bytes of binary data)"),
     (bytes(range(256)) * 2, "not an email: no header block and no sender (512 bytes of binary data)"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504),
-     "not an email: no header block and no sender (512 bytes of binary data: an OLE compound file, e.g. an Outlook .msg)"),
-    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "no header block and no sender (22 bytes of binary data: a PDF document)"),
+     "no header block and no sender (512 bytes of binary data: an OLE compound file, e.g. an Outlook .msg)"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj",
+     "no header block and no sender (22 bytes of binary data: a PDF document)"),
     # the second half of a message whose head was cut off: body text, then a MIME part
     (b"ipsum dolor sit amet.\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nmore\r\n",
      "no header block and no sender (65 bytes of text starting 'ipsum dolor sit amet.')"),

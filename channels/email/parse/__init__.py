@@ -34,8 +34,8 @@ def parse(raw: bytes, *, account: str | None = None, raw_ref: str | None = None)
     """Read one raw email: its best reading, with defects, however broken the mail.
 
     Raises `UnreadablePayload` only for input that is not mail at all (no header block naming a
-    sender, date, subject or message id: random bytes, an empty or truncated file). On any other
-    failure the raw text becomes the body.
+    sender, date, subject or message id: random bytes, an empty file, one cut off before its
+    headers). On any other failure the raw text becomes the body.
     """
     try:
         if not isinstance(raw, (bytes, bytearray, memoryview)):

@@ -16,6 +16,8 @@ _BOUNCE_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _BOUNCE_SENDER = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon)@?", re.IGNORECASE)
+# Mail daemons write nothing but reports; postmaster is a mailbox people also write from.
+_DAEMON_SENDER = re.compile(r"^(?:mailer-daemon|mail-daemon|mailerdaemon)@?", re.IGNORECASE)
 # Subjects out-of-office replies start with (Outlook, Exchange, Gmail and others, several languages).
 _OUT_OF_OFFICE_SUBJECT = re.compile(
     r"^\s*(?:auto(?:matic)?[-\s]?reply|out\s+of\s+(?:the\s+)?office|"
@@ -50,7 +52,7 @@ def _looks_like_bounce(headers: Headers, sender: Identity, subject: str | None, 
     from_raw = (headers.raw("from") or "").lower()
     if _BOUNCE_SENDER.match(sender.value) or "mailer-daemon" in from_raw:
         if walk.report or walk.original_headers or (subject and _BOUNCE_SUBJECT.search(subject)) \
-                or _BOUNCE_SENDER.match(sender.value):
+                or _DAEMON_SENDER.match(sender.value):
             return True
     return bool(subject and re.match(
         r"^\s*(?:undeliverable|unzustellbar|undelivered|non remis|delivery status notification"
