@@ -95,7 +95,7 @@ def mailboxes_add(ctx: click.Context, address: str, since: str | None, **options
 
         async with sessions() as session:
             if await session.scalar(select(Mailbox.id).where(Mailbox.address == address)):
-                raise CliError(f"mailbox {address} exists already; remove it first to change it")
+                raise CliError(f"mailbox {address} exists already; change it with `helpdesk mailboxes edit`")
             mailbox = Mailbox(address=address, **options)
             if since_date:
                 mailbox.backfill_since = datetime(since_date.year, since_date.month, since_date.day, tzinfo=timezone.utc)
@@ -104,6 +104,51 @@ def mailboxes_add(ctx: click.Context, address: str, since: str | None, **options
 
     run(_with_sessions(settings_of(ctx), work))
     err.print(f"added mailbox {address}")
+
+
+@mailboxes.command("edit")
+@click.argument("mailbox")
+@click.option("--name")
+@click.option("--imap-host", "--host", "imap_host")
+@click.option("--imap-port", "--port", "imap_port", type=int)
+@click.option("--imap-security", type=click.Choice(["tls", "starttls", "none"]))
+@click.option("--imap-user", "--user", "imap_user")
+@click.option("--imap-password", "--password", "imap_password")
+@click.option("--oauth2-token")
+@click.option("--folder")
+@click.option("--processed-folder", help="Move processed mail here ('' to stop moving it).")
+@click.option("--mark-seen/--no-mark-seen", default=None)
+@click.option("--idle/--no-idle", "use_idle", default=None)
+@click.option("--smtp-host")
+@click.option("--smtp-port", type=int)
+@click.option("--smtp-security", type=click.Choice(["tls", "starttls", "none"]))
+@click.option("--smtp-user")
+@click.option("--smtp-password")
+@click.option("--auto-ack/--no-auto-ack", default=None, help="Acknowledge new tickets by email.")
+@click.option("--active/--inactive", default=None, help="An inactive mailbox is not read.")
+@click.pass_context
+def mailboxes_edit(ctx: click.Context, mailbox: str, **options) -> None:
+    """Change a mailbox's settings in place (MAILBOX: its id or address); only the options given change.
+
+    Another IMAP host, user or folder is another mailbox: reading starts over there, from its unread mail.
+    """
+    from helpdesk.inbound.mailboxes import MailboxError, edit_mailbox
+
+    changes = {name: value for name, value in options.items() if value is not None}
+    if not changes:
+        raise CliError("nothing to change: give at least one option (see --help)")
+
+    async def work(sessions):
+        found = await _mailbox(sessions, mailbox)
+        async with sessions() as session:
+            try:
+                return await edit_mailbox(session, found.id, changes)
+            except MailboxError as error:
+                raise CliError(str(error)) from None
+
+    edited, restarted = run(_with_sessions(settings_of(ctx), work))
+    err.print(f"updated mailbox {edited.address}: {', '.join(sorted(changes))}"
+              + ("; reading starts over (another host, user or folder)" if restarted else ""))
 
 
 @mailboxes.command("list")
@@ -120,9 +165,9 @@ def mailboxes_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(described, indent=2))
         return
-    table = Table("address", "imap", "smtp", "folder", "idle", "auto-ack", "last uid", "last poll", "error")
+    table = Table("id", "address", "imap", "smtp", "folder", "idle", "auto-ack", "last uid", "last poll", "error")
     for m in described:
-        table.add_row(m["address"], m["imap"], m["smtp"] or "-", m["folder"], "yes" if m["idle"] else "no",
+        table.add_row(str(m["id"]), m["address"], m["imap"], m["smtp"] or "-", m["folder"], "yes" if m["idle"] else "no",
                       "yes" if m["auto_ack"] else "no", str(m["last_uid"]), m["last_polled_at"] or "never",
                       m["last_error"] or "")
     out.print(table)
@@ -130,7 +175,7 @@ def mailboxes_list(ctx: click.Context, as_json: bool) -> None:
 
 def _describe(m: Mailbox) -> dict:
     return {
-        "address": m.address,
+        "id": m.id, "address": m.address,
         "imap": f"{m.imap_security}://{m.imap_user or m.address}@{m.imap_host}:{m.imap_port}"
                 + (" (oauth2)" if m.oauth2_token else ""),
         "smtp": f"{m.smtp_security}://{m.smtp_host}:{m.smtp_port}" if m.smtp_host else None,
@@ -194,8 +239,12 @@ def mailboxes_remove(ctx: click.Context, address: str) -> None:
 
 
 async def _mailbox(sessions, address: str) -> Mailbox:
+    """The mailbox at `address`, or with that id."""
     async with sessions() as session:
-        mailbox = await session.scalar(select(Mailbox).where(Mailbox.address == address.strip().lower()))
+        if address.strip().isdigit():
+            mailbox = await session.get(Mailbox, int(address))
+        else:
+            mailbox = await session.scalar(select(Mailbox).where(Mailbox.address == address.strip().lower()))
     if mailbox is None:
         raise CliError(f"no mailbox {address}; see `helpdesk mailboxes list`")
     return mailbox

@@ -69,7 +69,7 @@ def sql_value(env: dict, query: str):
         engine = make_engine(Settings(data_dir=Path(env["HELPDESK_DATA_DIR"]),
                                       database_url=env["HELPDESK_DATABASE_URL"]))
         try:
-            async with engine.connect() as conn:
+            async with engine.begin() as conn:  # committed: the query may be an UPDATE ... RETURNING
                 return (await conn.execute(text(query))).scalar_one()
         finally:
             await engine.dispose()
@@ -174,3 +174,29 @@ def test_mail_poll_on_sigterm_commits_the_batch_in_progress_and_exits_0(cli_env,
     assert again.returncode == 0, again.stderr
     assert f"{total - done} ingested, 0 duplicates" in again.stderr
     assert sql_count(cli_env, "messages") == total and sql_count(cli_env, "tickets") == total
+
+
+def test_mailboxes_edit_changes_only_the_given_settings_and_a_new_host_starts_reading_over(cli_env, tmp_path):
+    assert helpdesk(["db", "upgrade"], cli_env, tmp_path).returncode == 0
+    added = helpdesk(["mailboxes", "add", "help@shop.test", "--imap-host", "imap.old.test", "--imap-password", "one",
+                      "--auto-ack"], cli_env, tmp_path)
+    assert added.returncode == 0, added.stderr
+    mailbox_id = sql_value(cli_env, "UPDATE mailboxes SET uidvalidity = 7, last_uid = 42 RETURNING id")
+    row = "SELECT imap_host || ' ' || imap_password || ' ' || {} || ' ' || coalesce(uidvalidity, 0) || ' ' || last_uid " \
+          "FROM mailboxes".format("CASE WHEN auto_ack THEN 'ack' ELSE 'no-ack' END")
+
+    edited = helpdesk(["mailboxes", "edit", str(mailbox_id), "--password", "two", "--no-auto-ack"], cli_env, tmp_path)
+    assert edited.returncode == 0, edited.stderr
+    assert "updated mailbox help@shop.test: auto_ack, imap_password" in edited.stderr and "two" not in edited.stderr
+    assert sql_value(cli_env, row) == "imap.old.test two no-ack 7 42"  # same mailbox: the bookmark stays
+
+    moved = helpdesk(["mailboxes", "edit", "help@shop.test", "--host", "imap.new.test"], cli_env, tmp_path)
+    assert moved.returncode == 0 and "reading starts over" in moved.stderr
+    assert sql_value(cli_env, row) == "imap.new.test two no-ack 0 0"
+
+    for args, error in ([["99", "--host", "x.test"], "no mailbox 99"], [[str(mailbox_id)], "nothing to change"],
+                        [[str(mailbox_id), "--folder", " "], "name the folder"]):
+        failed = helpdesk(["mailboxes", "edit", *args], cli_env, tmp_path)
+        assert failed.returncode == 1 and error in failed.stderr, failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1 and "Traceback" not in failed.stderr
+    assert sql_value(cli_env, row) == "imap.new.test two no-ack 0 0"

@@ -95,6 +95,38 @@ async def test_mailbox_secrets_go_in_and_never_come_out(client, shop, session):
     assert removed.status_code == 200 and await session.scalar(select(Mailbox.id).execution_options(populate_existing=True)) is None
 
 
+async def test_admin_edits_a_mailbox_in_place_and_a_new_host_starts_reading_over(client, shop, session):
+    mailbox = Mailbox(address="help@shop.test", imap_host="imap.old.test", imap_password="imap-secret-9",
+                      auto_ack=True, uidvalidity=5, last_uid=9)
+    session.add(mailbox)
+    await session.commit()
+    token = await sign_in(client, "admin")
+    listing = await client.get("/console/admin/mailboxes")
+    assert f'action="/console/admin/mailboxes/{mailbox.id}"' in listing.text and 'value="imap.old.test"' in listing.text
+    assert "imap-secret-9" not in listing.text
+
+    form = {"name": "Help", "imap_host": "imap.old.test", "imap_port": "993", "imap_user": "", "folder": "INBOX",
+            "imap_security": "tls", "smtp_security": "starttls", "auto_ack": "0", "imap_password": "", "smtp_password": ""}
+    saved = await client.post(f"/console/admin/mailboxes/{mailbox.id}", headers={"x-csrftoken": token}, data=form)
+    assert saved.status_code == 200 and "help@shop.test updated." in saved.text and "starts over" not in saved.text
+    row = await session.get(Mailbox, mailbox.id, populate_existing=True)
+    assert (row.name, row.auto_ack, row.imap_password, row.uidvalidity, row.last_uid) == ("Help", False, "imap-secret-9", 5, 9)
+
+    moved = await client.post(f"/console/admin/mailboxes/{mailbox.id}", headers={"x-csrftoken": token},
+                              data={**form, "imap_host": "imap.new.test", "imap_password": "new-secret-1"})
+    assert moved.status_code == 200 and "Reading starts over" in moved.text and "new-secret-1" not in moved.text
+    row = await session.get(Mailbox, mailbox.id, populate_existing=True)
+    assert (row.imap_host, row.imap_password, row.uidvalidity, row.last_uid) == ("imap.new.test", "new-secret-1", None, 0)
+
+    bad = await client.post(f"/console/admin/mailboxes/{mailbox.id}", headers={"x-csrftoken": token},
+                            data={**form, "imap_port": "99999", "imap_password": "leak-me-not"})
+    assert bad.status_code == 400 and "a port is a number" in bad.text and "leak-me-not" not in bad.text
+    assert (await session.get(Mailbox, mailbox.id, populate_existing=True)).imap_port == 993
+    refused = await client.post(f"/console/admin/mailboxes/{mailbox.id}", data={**form, "name": "No token"})
+    assert refused.status_code == 403
+    assert (await session.get(Mailbox, mailbox.id, populate_existing=True)).name == "Help"
+
+
 async def test_canned_responses_are_managed_and_checked(client, shop, session):
     token = await sign_in(client, "admin")
     ok = await client.post("/console/admin/canned", headers={"x-csrftoken": token},

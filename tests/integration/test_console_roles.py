@@ -49,6 +49,7 @@ EXPECTED = {
     ("POST", "/console/admin/teams/{team_id:int}"): "admin",
     ("GET", "/console/admin/mailboxes"): "admin",
     ("POST", "/console/admin/mailboxes"): "admin",
+    ("POST", "/console/admin/mailboxes/{mailbox_id:int}"): "admin",
     ("POST", "/console/admin/mailboxes/{mailbox_id:int}/delete"): "admin",
     ("GET", "/console/admin/canned"): "admin",
     ("POST", "/console/admin/canned"): "admin",

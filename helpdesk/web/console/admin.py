@@ -105,7 +105,7 @@ class AdminController(Controller):
     # --- mailboxes ----------------------------------------------------------------------
 
     async def _mailboxes_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
-        return _section(agent, "mailboxes", {"mailboxes": await mailboxes.list_mailboxes(db)}, extra)
+        return _section(agent, "mailboxes", {"mailboxes": await mailboxes.list_mailboxes(db), "editing": None}, extra)
 
     @get("/mailboxes", name="admin_mailboxes")
     async def mailbox_list(self, request: HTMXRequest, db: AsyncSession, agent: Agent) -> Template:
@@ -121,6 +121,18 @@ class AdminController(Controller):
                           await self._mailboxes_context(db, agent, error=str(exc), form=form), status_code=400)
         return render(request, "console/admin_mailboxes.html",
                       await self._mailboxes_context(db, agent, notice=f"{mailbox.address} added."))
+
+    @post("/mailboxes/{mailbox_id:int}", name="admin_mailbox_update")
+    async def mailbox_edit(self, request: HTMXRequest, db: AsyncSession, agent: Agent, mailbox_id: int,
+                           data: Form) -> Template:
+        try:
+            mailbox, restarted = await mailboxes.edit_mailbox(db, mailbox_id, {k: str(v) for k, v in data.items()})
+        except mailboxes.MailboxError as exc:
+            form = {k: v for k, v in data.items() if "password" not in k}  # secrets are never echoed back
+            return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(
+                db, agent, error=str(exc), form=form, editing=mailbox_id), status_code=400)
+        notice = f"{mailbox.address} updated." + (" Reading starts over from its unread mail." if restarted else "")
+        return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(db, agent, notice=notice))
 
     @post("/mailboxes/{mailbox_id:int}/delete", name="admin_mailbox_delete")
     async def mailbox_remove(self, request: HTMXRequest, db: AsyncSession, agent: Agent, mailbox_id: int) -> Template:
