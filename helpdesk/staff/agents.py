@@ -13,7 +13,8 @@ class AgentError(ValueError):
 
 
 async def create_agent(session: AsyncSession, *, email: str, name: str, role: str, password: str,
-                       team: str | None = None) -> Agent:
+                       team: str | None = None, team_id: int | None = None) -> Agent:
+    """A new agent, in the team named `team` (made if missing) or the existing team `team_id`."""
     email = email.strip().lower()
     if role not in ROLES:
         raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -23,7 +24,10 @@ async def create_agent(session: AsyncSession, *, email: str, name: str, role: st
         raise AgentError("password must have at least 8 characters")
     if await session.scalar(select(Agent.id).where(Agent.email == email)):
         raise AgentError(f"an agent with email {email} already exists")
-    agent = Agent(email=email, name=name.strip() or email, role=role, password_hash=hash_password(password))
+    if team_id is not None and await session.get(Team, team_id) is None:
+        raise AgentError("there is no such team")
+    agent = Agent(email=email, name=name.strip() or email, role=role, password_hash=hash_password(password),
+                  team_id=team_id)
     if team:
         agent.team_id = await ensure_team(session, team)
     session.add(agent)
@@ -57,8 +61,9 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Agen
 
 async def update_agent(session: AsyncSession, agent_id: int, *, role: str | None = None, team_id: int | None | str = None,
                        active: bool | None = None, acting_agent_id: int | None = None) -> Agent:
-    """Change an agent's role, team or active flag. Nobody can demote or deactivate themselves,
-    so a console never ends up without an admin by accident."""
+    """Change an agent's role, team ("none" for no team) or active flag. Nobody can demote or
+    deactivate themselves, so a console never ends up without an admin by accident. Everything is
+    checked before anything changes: a refused change leaves the agent as it was."""
     agent = await session.get(Agent, agent_id)
     if agent is None:
         raise AgentError("there is no such agent")
@@ -67,17 +72,15 @@ async def update_agent(session: AsyncSession, agent_id: int, *, role: str | None
             raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if agent_id == acting_agent_id and role != agent.role:
             raise AgentError("you cannot change your own role")
+    if team_id not in (None, "none") and await session.get(Team, int(team_id)) is None:
+        raise AgentError("there is no such team")
+    if active is False and agent_id == acting_agent_id:
+        raise AgentError("you cannot deactivate yourself")
+    if role is not None:
         agent.role = role
     if team_id is not None:
-        if team_id == "none":
-            agent.team_id = None
-        elif await session.get(Team, int(team_id)) is None:
-            raise AgentError("there is no such team")
-        else:
-            agent.team_id = int(team_id)
+        agent.team_id = None if team_id == "none" else int(team_id)
     if active is not None:
-        if agent_id == acting_agent_id and not active:
-            raise AgentError("you cannot deactivate yourself")
         agent.active = active
     await session.commit()
     return agent

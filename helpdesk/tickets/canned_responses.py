@@ -67,8 +67,10 @@ async def list_responses(session: AsyncSession) -> list[CannedResponse]:
 
 @dataclass(frozen=True)
 class Draft:
-    title: str
-    body: str
+    """A canned response as the admin form sends it (empty fields are `save`'s to refuse)."""
+
+    title: str = ""
+    body: str = ""
 
 
 async def save(session: AsyncSession, draft: Draft, response_id: int | None = None) -> CannedResponse:

@@ -138,3 +138,30 @@ async def test_canned_responses_are_managed_and_checked(client, shop, session):
     response_id = await session.scalar(select(CannedResponse.id))
     await client.post(f"/console/admin/canned/{response_id}/delete", headers={"x-csrftoken": token})
     assert await session.scalar(select(CannedResponse.id).execution_options(populate_existing=True)) is None
+
+
+async def test_a_malformed_form_is_answered_with_the_console_page_never_a_json_error(client, shop):
+    """Typed forms: a missing or nonsense field is the form's error, shown in HTML, not a validation 400 in JSON."""
+    token = await sign_in(client, "admin")
+    ticket, customer = shop.ticket_ids[0], shop.customer_id
+    posts = [
+        ("/console/queues/bulk", {"ticket_ids": "x", "action": "assign", "value": "nobody"}),
+        (f"/console/customers/{customer}", {"organization_id": "abc", "name": "x" * 300}),
+        (f"/console/customers/{customer}/merge", {"target": "abc"}),
+        (f"/console/tickets/{ticket}/properties", {"assignee_id": "bogus"}),
+        (f"/console/tickets/{ticket}/merge", {"target": "#x"}),
+        (f"/console/tickets/{ticket}/canned", {"canned_id": "x"}),
+        ("/console/admin/agents", {}),
+        (f"/console/admin/agents/{shop.agents['agent']}", {"team_id": "99999", "active": "maybe"}),
+        ("/console/admin/teams", {}),
+        (f"/console/admin/teams/{shop.team_id}", {"lead_id": "x"}),
+        ("/console/admin/canned", {}),
+    ]
+    for url, data in posts:
+        for headers in ({"x-csrftoken": token}, htmx(None, token)):
+            response = await client.post(url, headers=headers, data=data, follow_redirects=False)
+            assert response.status_code in (200, 400), (url, response.status_code, response.text[:300])
+            assert response.headers["content-type"].startswith("text/html"), (url, response.text[:300])
+    reply = await client.post(f"/console/tickets/{ticket}/reply", headers=htmx("conversation", token),
+                              data={"body": "Hello", "send": "later"}, files={"attachments": ("", b"", "text/plain")})
+    assert reply.headers["hx-retarget"] == "#reply-box" and "choose pending or solved" in reply.text

@@ -1,6 +1,7 @@
 """Admin screens: agents and teams, mailboxes, canned responses. Admins only."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
@@ -8,7 +9,6 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff import agents as agent_service
@@ -17,14 +17,49 @@ from helpdesk.inbound import mailboxes
 from helpdesk.staff import directory as staff
 from helpdesk.models import ROLES, Agent
 from helpdesk.web.auth import admin_only
-from helpdesk.web.console.pages import render
+from helpdesk.web.console.pages import FORM, render
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
-def _text(data: dict, name: str) -> str:
-    value = data.get(name)
-    return str(value) if value is not None else ""
+@dataclass
+class NewAgentForm:
+    name: str = ""
+    email: str = ""
+    role: str = "agent"
+    password: str = ""
+    team_id: str = ""  # a team id, or "" for none
+
+    def shown_again(self) -> dict[str, str]:
+        """What the form shows again with an error: never the password."""
+        return {k: v for k, v in asdict(self).items() if k != "password"}
+
+
+@dataclass
+class AgentForm:
+    """One agent's row; a field left empty stays as it is."""
+
+    role: str = ""
+    team_id: str = ""  # a team id, or "none"
+    active: str = ""  # "1" active, "0" deactivated
+
+    @property
+    def team(self) -> int | str | None:
+        return "none" if self.team_id == "none" else int(self.team_id) if self.team_id.isdigit() else None
+
+    @property
+    def is_active(self) -> bool | None:
+        return {"1": True, "0": False}.get(self.active)
+
+
+@dataclass
+class TeamForm:
+    name: str = ""
+
+
+@dataclass
+class TeamLeadForm:
+    lead_id: str = ""  # an agent id, or "" for no lead
 
 
 class AdminController(Controller):
@@ -38,7 +73,7 @@ class AdminController(Controller):
     # --- agents and teams ---------------------------------------------------------------
 
     async def _agents_context(self, db: AsyncSession, agent: Agent, **extra) -> dict:
-        agents = list(await db.scalars(select(Agent).order_by(Agent.active.desc(), Agent.name)))
+        agents = sorted(await staff.agents(db), key=lambda a: (not a.active, a.name))  # active first, by name
         return _section(agent, "agents", {"roles": ROLES, "agents": agents, "teams": await staff.teams(db)}, extra)
 
     @get("/agents", name="admin_agents")
@@ -46,45 +81,36 @@ class AdminController(Controller):
         return render(request, "console/admin_agents.html", await self._agents_context(db, agent))
 
     @post("/agents", name="admin_agent_create")
-    async def create_agent(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def create_agent(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
+                           data: Annotated[NewAgentForm, FORM]) -> Template:
         try:
             created = await agent_service.create_agent(
-                db, email=_text(data, "email"), name=_text(data, "name"), role=_text(data, "role") or "agent",
-                password=_text(data, "password"),
+                db, email=data.email, name=data.name, role=data.role or "agent", password=data.password,
+                team_id=int(data.team_id) if data.team_id.isdigit() else None,
             )
-            team = _text(data, "team_id")
-            if team.isdigit():
-                await agent_service.update_agent(db, created.id, team_id=int(team))
         except agent_service.AgentError as exc:
-            await db.rollback()
-            context = await self._agents_context(db, agent, error=str(exc),
-                                                 form={k: v for k, v in data.items() if k != "password"})
+            context = await self._agents_context(db, agent, error=str(exc), form=data.shown_again())
             return render(request, "console/admin_agents.html", context, status_code=400)
         return render(request, "console/admin_agents.html",
                       await self._agents_context(db, agent, notice=f"{created.name} can now sign in."))
 
     @post("/agents/{agent_id:int}", name="admin_agent_update")
     async def update_agent(self, request: HTMXRequest, db: AsyncSession, agent: Agent, agent_id: int,
-                           data: Form) -> Template:
-        active = _text(data, "active")
-        team = _text(data, "team_id")
+                           data: Annotated[AgentForm, FORM]) -> Template:
         try:
-            changed = await agent_service.update_agent(
-                db, agent_id, role=_text(data, "role") or None,
-                team_id=("none" if team == "none" else int(team) if team.isdigit() else None),
-                active={"1": True, "0": False}.get(active), acting_agent_id=agent.id,
-            )
+            changed = await agent_service.update_agent(db, agent_id, role=data.role or None, team_id=data.team,
+                                                       active=data.is_active, acting_agent_id=agent.id)
         except agent_service.AgentError as exc:
-            await db.rollback()
             return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
                           status_code=400)
         return render(request, "console/admin_agents.html",
                       await self._agents_context(db, agent, notice=f"{changed.name} updated."))
 
     @post("/teams", name="admin_team_create")
-    async def create_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def create_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
+                          data: Annotated[TeamForm, FORM]) -> Template:
         try:
-            team = await agent_service.create_team(db, _text(data, "name"))
+            team = await agent_service.create_team(db, data.name)
         except agent_service.AgentError as exc:
             return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
                           status_code=400)
@@ -92,10 +118,11 @@ class AdminController(Controller):
                       await self._agents_context(db, agent, notice=f"Team {team.name} created."))
 
     @post("/teams/{team_id:int}", name="admin_team_update")
-    async def update_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent, team_id: int, data: Form) -> Template:
-        lead = _text(data, "lead_id")
+    async def update_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent, team_id: int,
+                          data: Annotated[TeamLeadForm, FORM]) -> Template:
+        lead = int(data.lead_id) if data.lead_id.isdigit() else None
         try:
-            team = await agent_service.set_team_lead(db, team_id, int(lead) if lead.isdigit() else None)
+            team = await agent_service.set_team_lead(db, team_id, lead)
         except agent_service.AgentError as exc:
             return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
                           status_code=400)
@@ -151,22 +178,21 @@ class AdminController(Controller):
         return render(request, "console/admin_canned.html", await self._canned_context(db, agent))
 
     @post("/canned", name="admin_canned_create")
-    async def canned_create(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def canned_create(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
+                            data: Annotated[canned_responses.Draft, FORM]) -> Template:
         return await self._canned_save(request, db, agent, data, None)
 
     @post("/canned/{response_id:int}", name="admin_canned_update")
     async def canned_update(self, request: HTMXRequest, db: AsyncSession, agent: Agent, response_id: int,
-                            data: Form) -> Template:
+                            data: Annotated[canned_responses.Draft, FORM]) -> Template:
         return await self._canned_save(request, db, agent, data, response_id)
 
-    async def _canned_save(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: dict,
+    async def _canned_save(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: canned_responses.Draft,
                            response_id: int | None) -> Template:
         try:
-            saved = await canned_responses.save(
-                db, canned_responses.Draft(_text(data, "title"), _text(data, "body")), response_id
-            )
+            saved = await canned_responses.save(db, data, response_id)
         except canned_responses.CannedResponseError as exc:
-            context = await self._canned_context(db, agent, error=str(exc), form=data, editing=response_id)
+            context = await self._canned_context(db, agent, error=str(exc), form=asdict(data), editing=response_id)
             return render(request, "console/admin_canned.html", context, status_code=400)
         return render(request, "console/admin_canned.html",
                       await self._canned_context(db, agent, notice=f"Saved {saved.title}."))

@@ -5,9 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.response import Template
 from litestar_htmx import ClientRedirect, HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +15,7 @@ from helpdesk.customers import records as customers
 from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent
 from helpdesk.web.auth import lead_only
-from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, render
+from helpdesk.web.console.pages import FORM, form_rejected, fragment, go, is_htmx, queue_pane, render
 
 
 @dataclass
@@ -89,8 +87,7 @@ class CustomerController(Controller):
 
     @post("/{customer_id:int}", name="customer_edit")
     async def edit(self, request: HTMXRequest, db: AsyncSession, agent: Agent, customer_id: int,
-                   data: Annotated[CustomerForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
-                   ) -> Template | Response:
+                   data: Annotated[CustomerForm, FORM]) -> Template | Response:
         view = await _view(db, customer_id)
         try:
             await customers.update_customer(db, view.customer, name=data.name, notes=data.notes,
@@ -108,8 +105,7 @@ class CustomerController(Controller):
 
     @post("/{customer_id:int}/merge", name="customer_merge", guards=[lead_only])
     async def merge(self, request: HTMXRequest, db: AsyncSession, agent: Agent, customer_id: int,
-                    data: Annotated[MergeForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
-                    ) -> Template | Response:
+                    data: Annotated[MergeForm, FORM]) -> Template | Response:
         """Merge this customer into another (leads and admins: it moves everything and cannot be undone)."""
         try:
             survivor = await customers.merge_customers(db, customer_id, data.target_id(), agent_id=agent.id)

@@ -20,8 +20,6 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.channels import ChannelsPlugin
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 from litestar_htmx import HTMXRequest
@@ -29,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import live
 from helpdesk.models import Agent
+from helpdesk.web.console.pages import FORM
 
 HEARTBEAT_SECONDS = 15  # a comment line keeps proxies from closing an idle stream
 PRESENCE_TTL = 30  # an agent who stopped sending heartbeats is gone after this long
@@ -158,7 +157,7 @@ class LiveController(Controller):
 
     @post("/tickets/{ticket_id:int}/presence", name="ticket_presence", status_code=204)
     async def presence(self, agent: Agent, ticket_id: int,
-                       data: Annotated[Heartbeat, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> None:
+                       data: Annotated[Heartbeat, FORM]) -> None:
         """Heartbeat from an open ticket: "viewing", "typing" or "left"; others' streams show it."""
         state = data.state if data.state in PRESENCE_STATES else "viewing"
         live.publish(live.ticket_channel(ticket_id),

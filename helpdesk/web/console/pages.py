@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Response
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest, HTMXTemplate, HXLocation
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,10 @@ from helpdesk.staff import directory as staff
 from helpdesk.models import Agent
 
 DEFAULT_QUEUE = "mine"
+# A handler's `data: Annotated[SomeForm, FORM]`: a browser's form post read into a dataclass whose
+# fields all have defaults, so a wrong or missing field is the form's error to show, not a JSON 400.
+FORM = Body(media_type=RequestEncodingType.URL_ENCODED)
+MULTIPART_FORM = Body(media_type=RequestEncodingType.MULTI_PART)
 
 
 def is_htmx(request: HTMXRequest) -> bool:

@@ -5,8 +5,6 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Template
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +13,7 @@ from helpdesk.tickets import queues
 
 from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent
-from helpdesk.web.console.pages import fragment, is_htmx, queue_pane, remember_queue, remembered_queue, render
+from helpdesk.web.console.pages import FORM, fragment, is_htmx, queue_pane, remember_queue, remembered_queue, render
 
 try:  # search is its own module (FTS5 / tsvector); the console works without it
     from helpdesk.tickets.search import search as search_tickets
@@ -100,7 +98,7 @@ class QueueController(Controller):
 
     @post("/queues/bulk", name="queue_bulk")
     async def bulk(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
-                   data: Annotated[BulkForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template:
+                   data: Annotated[BulkForm, FORM]) -> Template:
         """Bulk actions on the selected rows; re-renders the queue with a result line."""
         ids = data.ids
         error = notice = None

@@ -6,14 +6,13 @@ from typing import Annotated
 from urllib.parse import urlparse
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff.agents import authenticate
 from helpdesk.web.auth import PUBLIC
+from helpdesk.web.console.pages import FORM
 
 
 @dataclass
@@ -39,7 +38,7 @@ class SessionController(Controller):
 
     @post("/login", opt={PUBLIC: True})
     async def login(self, request: HTMXRequest, db: AsyncSession,
-                    data: Annotated[SignIn, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template | Redirect:
+                    data: Annotated[SignIn, FORM]) -> Template | Redirect:
         agent = await authenticate(db, data.email, data.password) if data.email and data.password else None
         if agent is None:
             return Template(

@@ -6,9 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.response import File, Template
 from litestar_htmx import HTMXRequest
 from markupsafe import Markup
@@ -25,7 +23,9 @@ from helpdesk.tickets.message_html import content_id_key, sanitise
 from helpdesk.models import Agent, Attachment, Message, Ticket
 from helpdesk.settings import Settings
 from helpdesk.staff import directory as staff
-from helpdesk.web.console.pages import form_rejected, fragment, go, is_htmx, queue_pane, remembered_queue, render
+from helpdesk.web.console.pages import (
+    FORM, MULTIPART_FORM, form_rejected, fragment, go, is_htmx, queue_pane, remembered_queue, render,
+)
 
 WORKSPACE_FRAGMENTS = {"workspace": "console/_workspace.html"}
 STATUS_AFTER_SEND = ("pending", "solved")
@@ -197,7 +197,7 @@ class TicketController(Controller):
 
     @post("/tickets/{ticket_id:int}/reply", name="ticket_reply")
     async def reply(self, request: HTMXRequest, db: AsyncSession, agent: Agent, settings: Settings, ticket_id: int,
-                    data: Annotated[ReplyForm, Body(media_type=RequestEncodingType.MULTI_PART)]) -> Template | Response:
+                    data: Annotated[ReplyForm, MULTIPART_FORM]) -> Template | Response:
         """Reply through the outbox, or add an internal note; errors show in the reply box."""
         ticket = await _ticket(db, ticket_id)
         try:
@@ -220,7 +220,7 @@ class TicketController(Controller):
 
     @post("/tickets/{ticket_id:int}/canned", name="ticket_canned")
     async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int,
-                     data: Annotated[CannedForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template:
+                     data: Annotated[CannedForm, FORM]) -> Template:
         """Insert a canned response into the draft, placeholders filled for this ticket."""
         ticket = await _ticket(db, ticket_id)
         body, error = data.body, None
@@ -235,7 +235,7 @@ class TicketController(Controller):
 
     @post("/tickets/{ticket_id:int}/properties", name="ticket_update")
     async def update(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
-                     data: Annotated[PropertiesForm, Body(media_type=RequestEncodingType.URL_ENCODED)]) -> Template:
+                     data: Annotated[PropertiesForm, FORM]) -> Template:
         """Change any of assignee, team, status, priority, tags; fields not sent stay as they are."""
         ticket = await _ticket(db, ticket_id)
         error = notice = None
@@ -256,8 +256,7 @@ class TicketController(Controller):
 
     @post("/tickets/{ticket_id:int}/merge", name="ticket_merge")
     async def merge(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
-                    data: Annotated[TicketMergeForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
-                    ) -> Template | Response:
+                    data: Annotated[TicketMergeForm, FORM]) -> Template | Response:
         ticket = await _ticket(db, ticket_id)
         try:
             survivor = await tickets.merge_tickets(db, ticket, data.target_number(), agent=agent)
