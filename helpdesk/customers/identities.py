@@ -1,15 +1,17 @@
-"""Identity normalisation: the one form an email, phone or platform id is stored and matched in."""
+"""Identities: the one form an email, phone or platform id is stored and matched in, and the
+customer behind one (found, or created on first contact)."""
 from __future__ import annotations
 
 import re
 import unicodedata
 
 import phonenumbers
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import dataclass
 
-from helpdesk.channel import Identity
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
 from helpdesk.models import Customer, CustomerIdentity, OrganizationDomain
 
 PHONE_KINDS = {"phone", "whatsapp", "sms"}
@@ -48,53 +50,90 @@ def email_domain(address: str) -> str | None:
     return address.rsplit("@", 1)[1] if "@" in address else None
 
 
-async def find_customer_id(session: AsyncSession, identity: Identity) -> int | None:
-    kind, value = normalise_identity(identity.kind, identity.value)
-    return await session.scalar(
-        select(CustomerIdentity.customer_id).where(CustomerIdentity.kind == kind, CustomerIdentity.value == value)
+# The customer an identity belongs to, resolved in Core: ingest runs these on its hot path, inside
+# its own unit of work (see helpdesk/inbound/ingest.py), and the demo data runs the same functions.
+_C = Customer.__table__
+_CI = CustomerIdentity.__table__
+_OD = OrganizationDomain.__table__
+_IDENTITY_CUSTOMER = (
+    select(_C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name)
+    .select_from(_CI.join(_C, _C.c.id == _CI.c.customer_id))
+    .where(_CI.c.kind == bindparam("kind"), _CI.c.value == bindparam("value"))
+)
+_CUSTOMER_BY_ID = select(_C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name).where(_C.c.id == bindparam("id"))
+_INSERT_CUSTOMER = (
+    insert(_C)
+    .values(
+        name=bindparam("name"),
+        organization_id=select(_OD.c.organization_id).where(_OD.c.domain == bindparam("domain")).scalar_subquery(),
     )
+    .returning(_C.c.id, _C.c.organization_id)
+)
+_INSERT_CUSTOMER_NO_DOMAIN = insert(_C).values(name=bindparam("name")).returning(_C.c.id, _C.c.organization_id)
+_DELETE_CUSTOMER = delete(_C).where(_C.c.id == bindparam("id"))
+_RENAME_CUSTOMER = update(_C).where(_C.c.id == bindparam("cid")).values(name=bindparam("new_name"))
+# INSERT … ON CONFLICT DO NOTHING: a concurrent first contact costs no savepoint and no error
+_INSERT_IDENTITY = {
+    "postgresql": pg_insert(_CI).on_conflict_do_nothing(index_elements=["kind", "value"]).returning(_CI.c.id),
+    "sqlite": sqlite_insert(_CI).on_conflict_do_nothing(index_elements=["kind", "value"]).returning(_CI.c.id),
+}
 
 
-async def resolve_customer(session: AsyncSession, identity: Identity) -> tuple[Customer, bool]:
-    """The customer behind an identity, created on first contact. Returns (customer, created)."""
-    kind, value = normalise_identity(identity.kind, identity.value)
-    row = (
-        await session.execute(
-            select(Customer)
-            .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
-            .where(CustomerIdentity.kind == kind, CustomerIdentity.value == value)
-        )
-    ).scalar_one_or_none()
-    if row is not None:
-        while row.merged_into_id is not None:  # follow merge tombstones
-            row = await session.get(Customer, row.merged_into_id)
-        if not row.name and identity.display_name:
-            row.name = identity.display_name
-        return row, False
-    organization_id = None
-    if kind == "email":
-        organization_id = await session.scalar(
-            select(OrganizationDomain.organization_id).where(OrganizationDomain.domain == email_domain(value))
-        )
-    customer = Customer(name=identity.display_name or None, organization_id=organization_id)
-    try:
-        # a savepoint, so a concurrent insert of the same identity costs a retry, not the transaction
-        async with session.begin_nested():
-            session.add(customer)
-            session.add(CustomerIdentity(customer=customer, kind=kind, value=value, display_name=identity.display_name))
-    except IntegrityError:
-        return await resolve_customer(session, identity)
-    return customer, True
+@dataclass(frozen=True, slots=True)
+class KnownCustomer:
+    """The customer behind an identity, merge tombstones followed."""
+
+    id: int
+    organization_id: int | None
+    name: str | None
+    created: bool = False  # by this call: first contact
+    renamed: bool = False  # by this call: a nameless customer took the sender's name
 
 
-async def add_identity(session: AsyncSession, customer_id: int, identity: Identity, *, verified: bool = False) -> None:
-    kind, value = normalise_identity(identity.kind, identity.value)
-    existing = await session.scalar(
-        select(CustomerIdentity).where(CustomerIdentity.kind == kind, CustomerIdentity.value == value)
-    )
-    if existing is None:
-        session.add(
-            CustomerIdentity(
-                customer_id=customer_id, kind=kind, value=value, display_name=identity.display_name, verified=verified
-            )
-        )
+def known_customer(conn, identity: tuple[str, str], row=None, *, looked_up: bool = False) -> KnownCustomer | None:
+    """The customer who owns a normalised identity, or None if nobody does yet. `row` is the
+    identity's (id, merged_into_id, organization_id, name) when the caller has read it already
+    (`looked_up`; ingest reads it with its dedupe query), else it is read here."""
+    if not looked_up:
+        row = conn.execute(_IDENTITY_CUSTOMER, {"kind": identity[0], "value": identity[1]}).first()
+    if row is None:
+        return None
+    customer_id, merged_into_id, organization_id, name = row
+    while merged_into_id is not None:  # follow merge tombstones
+        customer_id, merged_into_id, organization_id, name = conn.execute(_CUSTOMER_BY_ID, {"id": merged_into_id}).one()
+    return KnownCustomer(customer_id, organization_id, name)
+
+
+def resolve_customer(conn, identity: tuple[str, str], display_name: str | None,
+                     known: KnownCustomer | None) -> KnownCustomer:
+    """The customer behind an identity, given what `known_customer` found: created with the
+    identity on first contact (its organization by email domain), named if still nameless."""
+    while known is None:
+        known = _first_contact(conn, identity, display_name)
+        if known is None:  # a concurrent ingest created this identity first: use theirs
+            known = known_customer(conn, identity)
+    if not known.name and display_name:
+        conn.execute(_RENAME_CUSTOMER, {"cid": known.id, "new_name": display_name})
+        return KnownCustomer(known.id, known.organization_id, display_name, renamed=True)
+    return known
+
+
+def _first_contact(conn, identity: tuple[str, str], display_name: str | None) -> KnownCustomer | None:
+    kind, value = identity
+    domain = email_domain(value) if kind == "email" else None
+    if domain is not None:
+        created = conn.execute(_INSERT_CUSTOMER, {"name": display_name or None, "domain": domain}).first()
+    else:
+        created = conn.execute(_INSERT_CUSTOMER_NO_DOMAIN, {"name": display_name or None}).first()
+    if add_identity(conn, created.id, identity, display_name):
+        return KnownCustomer(created.id, created.organization_id, display_name or None, created=True)
+    conn.execute(_DELETE_CUSTOMER, {"id": created.id})
+    return None
+
+
+def add_identity(conn, customer_id: int, identity: tuple[str, str], display_name: str | None) -> bool:
+    """Give a customer a normalised identity unless someone has it already; True if it was added."""
+    kind, value = identity
+    return conn.execute(_INSERT_IDENTITY[conn.dialect.name], {
+        "customer_id": customer_id, "kind": kind, "value": value, "display_name": display_name,
+    }).first() is not None

@@ -1,40 +1,33 @@
-"""InboundMessage -> ticket: the only way a message becomes data."""
+"""InboundMessage -> ticket: the only way a message becomes data.
+
+Each message goes through the same rules, in order (`_ingest_on`): dedupe, resolve the customer,
+choose the ticket (`helpdesk.inbound.threading`), move the SLA clocks, store, announce. The SQL is
+in `ingest_sql`; the customer behind an identity in `helpdesk.customers.identities`.
+"""
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import (
-    ARRAY, String, any_, bindparam, cast, delete, func, insert, literal_column, null, select, tuple_, union_all,
-    update,
-)
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from helpdesk.channel import InboundMessage
 from helpdesk import live
-from helpdesk.inbound import planner_stats
-from helpdesk.tickets import search
-from helpdesk.sla import policies as sla_policies
+from helpdesk.channel import InboundMessage
+from helpdesk.customers import identities
+from helpdesk.customers.identities import InvalidIdentity, KnownCustomer, email_domain, normalise_identity
 from helpdesk.db import in_database_thread
-from helpdesk.customers.identities import InvalidIdentity, email_domain, normalise_identity
 from helpdesk.files import store_blob
-from helpdesk.models import (
-    Attachment,
-    Customer,
-    CustomerIdentity,
-    Message,
-    OrganizationDomain,
-    Ticket,
-    TicketParticipant,
-    utcnow,
-)
+from helpdesk.inbound import ingest_sql as sql
+from helpdesk.inbound import planner_stats, threading
+from helpdesk.inbound.threading import Candidates, Decision, SenderSeen, TicketSeen
+from helpdesk.models import Customer, Message, Ticket, utcnow
 from helpdesk.settings import Settings
+from helpdesk.sla import policies as sla_policies
+from helpdesk.tickets import search
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +111,7 @@ class _Written:
 
     __slots__ = ("events", "tickets", "customers", "known")
 
-    def __init__(self, known: "_Known | None" = None) -> None:
+    def __init__(self, known: _Known | None = None) -> None:
         self.events: list[tuple[str, dict]] = []
         self.tickets: set[int] = set()
         self.customers: set[int] = set()
@@ -132,15 +125,15 @@ class _Known:
 
     __slots__ = ("stored", "customers")
 
-    def __init__(self, conn, messages: list[InboundMessage], identities: list) -> None:
+    def __init__(self, conn, messages: list[InboundMessage], senders: list) -> None:
         keys = sorted({(m.channel, m.external_id) for m in messages})
         self.stored = {(channel, external_id): (message_id, ticket_id, customer_id)
                        for channel, external_id, message_id, ticket_id, customer_id
-                       in conn.execute(_STORED_IN, {"keys": keys})}
-        senders = sorted({key for key in identities if not isinstance(key, InvalidIdentity)})
+                       in conn.execute(sql.STORED_IN, {"keys": keys})}
+        valid = sorted({key for key in senders if not isinstance(key, InvalidIdentity)})
         self.customers = {(kind, value): (customer_id, merged_into_id, organization_id, name)
                           for kind, value, customer_id, merged_into_id, organization_id, name
-                          in conn.execute(_CUSTOMERS_IN, {"keys": senders})} if senders else {}
+                          in conn.execute(sql.CUSTOMERS_IN, {"keys": valid})} if valid else {}
 
 
 def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessage], settings: Settings, rules):
@@ -150,157 +143,17 @@ def _ingest_and_commit(sync_session: Session, conn, messages: list[InboundMessag
     On PostgreSQL the search triggers stand aside (migration 0008) and each touched ticket's
     document is rebuilt once, set-based, just before COMMIT, instead of on every insert."""
     results: list[IngestResult] = []
-    identities = [_identity_key(message) for message in messages]
-    written = _Written(_Known(conn, messages, identities) if len(messages) > 1 else None)
+    senders = [_identity_key(message) for message in messages]
+    written = _Written(_Known(conn, messages, senders) if len(messages) > 1 else None)
     keeps_documents = search.defer_documents(conn)
-    for message, identity in zip(messages, identities):
-        results.append(_ingest_on(sync_session, conn, message, settings, rules, written, identity))
+    for message, sender in zip(messages, senders):
+        results.append(_ingest_on(sync_session, conn, message, settings, rules, written, sender))
     if written.events:  # something was written
         planner_stats.note_ingested(conn, sum(1 for result in results if not result.duplicate))
         if keeps_documents:
             search.refresh_documents(conn, written.tickets, written.customers)
         conn.connection.commit()
     return results, written.events
-
-
-_T = Ticket.__table__
-_M = Message.__table__
-_A = Attachment.__table__
-_C = Customer.__table__
-_CI = CustomerIdentity.__table__
-_P = TicketParticipant.__table__
-_OD = OrganizationDomain.__table__
-
-# Statements built once: SQLAlchemy memoises their cache keys, so each execution skips both
-# compilation and cache-key generation.
-_DEDUPE = (
-    select(_M.c.id, _M.c.ticket_id, _T.c.customer_id)
-    .select_from(_M.join(_T, _T.c.id == _M.c.ticket_id))
-    .where(_M.c.channel == bindparam("channel"), _M.c.external_id == bindparam("external_id"))
-)
-# dedupe and identity lookup in one round trip: k=0 rows are the duplicate, k=1 the customer
-_DEDUPE_AND_IDENTITY = union_all(
-    select(literal_column("0").label("k"), _M.c.id.label("a"), _M.c.ticket_id.label("b"),
-           _T.c.customer_id.label("c"), cast(null(), String).label("name"))
-    .select_from(_M.join(_T, _T.c.id == _M.c.ticket_id))
-    .where(_M.c.channel == bindparam("channel"), _M.c.external_id == bindparam("external_id")),
-    select(literal_column("1"), _C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name)
-    .select_from(_CI.join(_C, _C.c.id == _CI.c.customer_id))
-    .where(_CI.c.kind == bindparam("kind"), _CI.c.value == bindparam("value")),
-)
-_CUSTOMER_BY_ID = select(_C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name).where(_C.c.id == bindparam("id"))
-_INSERT_CUSTOMER = (
-    insert(_C)
-    .values(
-        name=bindparam("name"),
-        organization_id=select(_OD.c.organization_id).where(_OD.c.domain == bindparam("domain")).scalar_subquery(),
-    )
-    .returning(_C.c.id, _C.c.organization_id)
-)
-_INSERT_CUSTOMER_NO_DOMAIN = insert(_C).values(name=bindparam("name")).returning(_C.c.id, _C.c.organization_id)
-_DELETE_CUSTOMER = delete(_C).where(_C.c.id == bindparam("id"))
-_RENAME_CUSTOMER = update(_C).where(_C.c.id == bindparam("cid")).values(name=bindparam("new_name"))
-
-_TICKET_FIELDS = (
-    "id", "number", "status", "priority", "channel", "customer_id", "organization_id", "team_id", "merged_into_id",
-    "solved_at", "sla_policy_id", "sla_paused_at", "resolution_due_at", "first_responded_at", "next_response_due_at",
-    "first_response_due_at", "last_inbound_at", "updated_at",
-)
-_TICKET_COLUMNS = [_T.c[name] for name in _TICKET_FIELDS]
-_TICKET_BY_ID = select(*_TICKET_COLUMNS).where(_T.c.id == bindparam("id"))
-_TICKET_BY_NUMBER = select(*_TICKET_COLUMNS).where(_T.c.number == bindparam("number"))
-def _tickets_by_refs_statement():
-    """Every message the references name (a handful) with its ticket; the newest is picked in Python.
-
-    PostgreSQL gets one array parameter: an expanding IN renders a new statement for every count
-    of references, each planned afresh (timed at ~2 ms a reply on IMAP mail with long References
-    chains, more than the rest of the reply); one `= ANY(array)` statement is planned once."""
-    columns = select(_M.c.id.label("message_id"), *_TICKET_COLUMNS).select_from(_M.join(_T, _T.c.id == _M.c.ticket_id))
-    return {
-        "postgresql": columns.where(_M.c.channel == bindparam("channel"),
-                                    _M.c.external_id == any_(bindparam("refs", type_=ARRAY(String)))),
-        "sqlite": columns.where(_M.c.channel == bindparam("channel"),
-                                _M.c.external_id.in_(bindparam("refs", expanding=True))),
-    }
-
-
-_TICKETS_BY_REFS = _tickets_by_refs_statement()
-_TICKET_BY_THREAD = (
-    select(*_TICKET_COLUMNS)
-    .where(_T.c.channel == bindparam("channel"), _T.c.platform_thread_id == bindparam("thread"))
-    .order_by(_T.c.id.desc())
-    .limit(1)
-)
-_PARTICIPANT = select(_P.c.id).where(_P.c.ticket_id == bindparam("ticket_id"), _P.c.kind == bindparam("kind"),
-                                     _P.c.value == bindparam("value"))
-_PARTICIPANTS = select(_P.c.kind, _P.c.value).where(_P.c.ticket_id == bindparam("ticket_id"))
-_ORG_OF_DOMAIN = select(_OD.c.organization_id).where(_OD.c.domain == bindparam("domain"))
-
-_NEW_TICKET_COLUMNS = (
-    "subject", "status", "channel", "account", "platform_thread_id", "customer_id", "organization_id",
-    "created_at", "updated_at", "sla_policy_id", "first_response_due_at", "resolution_due_at", "last_inbound_at",
-)
-
-
-def _insert_ticket_statement():
-    """INSERT a ticket whose number is its id, in one statement: the id is taken first (the
-    id sequence on PostgreSQL; max(id)+1 on SQLite, whose single writer holds the write lock
-    while the statement runs, which is also how SQLite picks a rowid) and written to both columns."""
-    params = [bindparam(name, type_=_T.c[name].type) for name in _NEW_TICKET_COLUMNS]
-    pg_next = select(func.nextval("tickets_id_seq").label("id")).subquery("next_id")
-    lite_next = select((func.coalesce(func.max(_T.c.id), 0) + 1).label("id")).subquery("next_id")
-    statements = {}
-    for dialect, next_id in (("postgresql", pg_next), ("sqlite", lite_next)):
-        statements[dialect] = (
-            insert(_T)
-            .from_select(["id", "number", *_NEW_TICKET_COLUMNS], select(next_id.c.id, next_id.c.id, *params))
-            .returning(_T.c.id)
-        )
-    return statements
-
-
-_INSERT_TICKET = _insert_ticket_statement()
-_INSERT_TICKET_PLAIN = insert(_T).returning(_T.c.id)
-_NUMBER_TICKET = update(_T).where(_T.c.id == bindparam("tid")).values(number=bindparam("number"))
-_UPDATED_TICKET_COLUMNS = ("status", "solved_at", "sla_paused_at", "resolution_due_at", "next_response_due_at",
-                           "last_inbound_at", "updated_at")
-_UPDATE_TICKET = update(_T).where(_T.c.id == bindparam("tid")).values(
-    {name: bindparam(name, type_=_T.c[name].type) for name in _UPDATED_TICKET_COLUMNS}
-)
-_INSERT_MESSAGE = insert(_M).returning(_M.c.id)
-_MESSAGE_FIELDS = (
-    "direction", "channel", "external_id", "account", "sender_kind", "sender_value", "sender_name", "subject",
-    "text", "full_text", "html", "cc", "in_reply_to", "references", "auto_generated", "raw_ref", "defects",
-    "created_at", "updated_at", "delivery_attempts",
-)
-
-
-def _with_message(ticket_statement):
-    """PostgreSQL: the ticket's INSERT or UPDATE and the message's INSERT as one statement (a
-    data-modifying CTE), one round trip instead of two. Message values are bound as m_<column>."""
-    ticket = ticket_statement.cte("ticket")
-    params = [bindparam(f"m_{name}", type_=_M.c[name].type) for name in _MESSAGE_FIELDS]
-    return (insert(_M).from_select(["ticket_id", *_MESSAGE_FIELDS], select(ticket.c.id, *params))
-            .returning(_M.c.id, _M.c.ticket_id))
-
-
-_NEW_TICKET_WITH_MESSAGE = {"postgresql": _with_message(_INSERT_TICKET["postgresql"])}
-_REPLY_WITH_MESSAGE = {"postgresql": _with_message(_UPDATE_TICKET.returning(_T.c.id))}
-_INSERT_ATTACHMENT = insert(_A)
-_INSERT_PARTICIPANT = insert(_P)
-
-
-class _TicketRow:
-    """The ticket columns ingest reads and writes, as a plain object the SLA rules can change."""
-
-    __slots__ = _TICKET_FIELDS
-
-    def __init__(self, row) -> None:
-        for name, value in zip(_TICKET_FIELDS, row):
-            setattr(self, name, value)
-
-    def values(self) -> dict:
-        return {name: getattr(self, name) for name in _TICKET_FIELDS}
 
 
 def _identity_key(message: InboundMessage) -> tuple[str, str] | InvalidIdentity:
@@ -312,264 +165,314 @@ def _identity_key(message: InboundMessage) -> tuple[str, str] | InvalidIdentity:
 
 def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: Settings, rules,
                written: _Written, identity: tuple[str, str] | InvalidIdentity) -> IngestResult:
-    """One message's statements (no COMMIT); notes in `written` what it changed. `identity` is
+    """One message's rules, in order (no COMMIT); notes in `written` what it changed. `identity` is
     the sender's normalised identity (`_identity_key`), worked out once by the caller."""
-    dialect = conn.dialect.name
-    customer_row = None
-    known = written.known
+    duplicate, customer_row = _dedupe(conn, message, identity, written.known)
+    if duplicate is not None:
+        return duplicate
+    original = _our_bounced_reply(conn, message)
+    if original is not None:
+        return _record_bounce(sync_session, conn, message, original, written)
+
+    known = _known_customer(conn, identity, customer_row)  # read only: nothing is written before the rules allow it
+    decision, ticket = _choose_ticket(conn, message, identity, known, settings)
+    customer = _resolve_customer(sync_session, conn, message, identity, known, written)
+
+    if decision.opens_ticket:
+        ticket = _NewTicket(message, customer)
+    else:
+        _continue(ticket, decision, message)
+    _clocks(rules, ticket, message)
+    ticket_id, message_id = _store(sync_session, conn, message, identity, ticket, settings)
+    _announce(written, message, ticket_id, message_id, customer.id, decision.opens_ticket)
+    return IngestResult(ticket_id, message_id, customer.id, created_ticket=decision.opens_ticket, duplicate=False,
+                        reopened=decision.action == threading.REOPEN)
+
+
+# -- dedupe ---------------------------------------------------------------------------------------
+
+def _dedupe(conn, message: InboundMessage, identity, known: _Known | None) -> tuple[IngestResult | None, tuple | None]:
+    """The message if we hold it already; and, read in the same round trip, the identity's
+    customer row (id, merged_into_id, organization_id, name), None for a sender we do not know."""
+    key = (message.channel, message.external_id)
+    invalid = isinstance(identity, InvalidIdentity)
     if known is not None:
-        stored = known.stored.get((message.channel, message.external_id))
+        stored = known.stored.get(key)
         if stored is not None:
-            return IngestResult(stored[1], stored[0], stored[2], created_ticket=False, duplicate=True)
-        if not isinstance(identity, InvalidIdentity):
-            customer_row = known.customers.get(identity)
-    elif isinstance(identity, InvalidIdentity):
-        duplicate = conn.execute(_DEDUPE, {"channel": message.channel, "external_id": message.external_id}).first()
-        if duplicate is not None:
-            return IngestResult(duplicate.ticket_id, duplicate.id, duplicate.customer_id, created_ticket=False,
-                                duplicate=True)
-    else:
-        kind, value = identity
-        for k, a, b, c, name in conn.execute(
-            _DEDUPE_AND_IDENTITY,
-            {"channel": message.channel, "external_id": message.external_id, "kind": kind, "value": value},
-        ):
-            if k == 0:
-                return IngestResult(b, a, c, created_ticket=False, duplicate=True)
-            customer_row = (a, b, c, name)  # id, merged_into_id, organization_id, name
-
-    if message.bounce_of:
-        original = conn.execute(_BOUNCED_ORIGINAL, {"channel": message.channel, "external_id": message.bounce_of}).first()
-        if original is not None:
-            return _record_bounce(sync_session, conn, message, original, written)
-
-    if isinstance(identity, InvalidIdentity):
-        raise identity  # as resolve_customer would: the caller quarantines the message
-    customer_id, organization_id = _resolve_customer(sync_session, conn, message, identity, customer_row, written)
-
-    ticket = _find_ticket(conn, message, customer_id, identity)
-    now = utcnow()
-    created = reopened = False
-    message_id = None  # set where one statement writes the ticket and the message together
-
-    if ticket is not None and ticket.status in ("solved", "closed") and not message.auto_generated:
-        window = timedelta(days=settings.reopen_window_days)
-        if ticket.status == "solved" and ticket.solved_at and message.received_at - ticket.solved_at <= window:
-            ticket.status = "open"
-            ticket.solved_at = None
-            reopened = True
-        else:
-            ticket = None  # too late to reopen (or closed): a new conversation
-
-    if ticket is None:
-        values = {
-            "subject": (message.subject or _subject_from_text(message.text))[:500],
-            "status": "new",
-            "channel": message.channel,
-            "account": message.account,
-            "platform_thread_id": message.thread_keys.platform_thread_id,
-            "customer_id": customer_id,
-            "organization_id": organization_id,
-            "created_at": message.received_at,
-            "updated_at": now,
-            "sla_policy_id": None,
-            "first_response_due_at": None,
-            "resolution_due_at": None,
-            "last_inbound_at": None if message.auto_generated else message.received_at,
-        }
-        if not message.auto_generated:
-            draft = _NewTicket(channel=message.channel, organization_id=organization_id)
-            sla_policies.apply_rules(rules, draft, message.received_at)
-            values.update(sla_policy_id=draft.sla_policy_id, first_response_due_at=draft.first_response_due_at,
-                          resolution_due_at=draft.resolution_due_at)
-        combined, statement = _NEW_TICKET_WITH_MESSAGE.get(dialect), _INSERT_TICKET.get(dialect)
-        if combined is not None:
-            message_id, ticket_id = conn.execute(combined, {**values, **_message_params(message)}).one()
-        elif statement is not None:
-            ticket_id = conn.execute(statement, values).scalar_one()
-        else:  # another database: insert, then number it in the same transaction
-            ticket_id = conn.execute(_INSERT_TICKET_PLAIN, values).scalar_one()
-            conn.execute(_NUMBER_TICKET, {"tid": ticket_id, "number": ticket_id})
-        created = True
-    else:
-        before = ticket.values()
-        if not message.auto_generated:
-            if ticket.status == "pending":
-                ticket.status = "open"
-            sla_policies.customer_replied_with_rules(rules, ticket, message.received_at)
-            ticket.last_inbound_at = max(filter(None, (ticket.last_inbound_at, message.received_at)))
-        ticket.updated_at = now
-        after = ticket.values()
-        update = {"tid": ticket.id, **{name: after[name] for name in _UPDATED_TICKET_COLUMNS}}
-        combined = _REPLY_WITH_MESSAGE.get(dialect)
-        if combined is not None:
-            message_id, _ = conn.execute(combined, {**update, **_message_params(message)}).one()
-        else:
-            conn.execute(_UPDATE_TICKET, update)
-        changes = {name: value for name, value in after.items() if before[name] != value}
-        _refresh_loaded(sync_session, Ticket, ticket.id, changes)
-        ticket_id = ticket.id
-
-    if message_id is None:
-        message_id = conn.execute(_INSERT_MESSAGE, _message_values(message, ticket_id)).scalar_one()
-    if message.attachments:
-        conn.execute(_INSERT_ATTACHMENT, [
-            {
-                "message_id": message_id,
-                "sha256": store_blob(settings.attachments_dir, attachment.data),
-                "size": len(attachment.data),
-                "content_type": attachment.content_type[:200],
-                "filename": attachment.filename[:500],
-                "content_id": attachment.content_id,
-                "inline": attachment.inline,
-            }
-            for attachment in message.attachments
-        ])
-    if message.cc:
-        _record_participants(conn, ticket_id, identity, message)
-    if known is not None:
-        known.stored[(message.channel, message.external_id)] = (message_id, ticket_id, customer_id)
-    written.tickets.add(ticket_id)
-    written.events.append((live.ticket_channel(ticket_id),
-                   {"event": "message.created", "ticket_id": ticket_id, "message_id": message_id}))
-    written.events.append((live.queue_channel("all"),
-                   {"event": "ticket.created" if created else "ticket.updated", "ticket_id": ticket_id}))
-    return IngestResult(ticket_id, message_id, customer_id, created, False, reopened)
+            return IngestResult(stored[1], stored[0], stored[2], created_ticket=False, duplicate=True), None
+        return None, (None if invalid else known.customers.get(identity))
+    params = {"channel": message.channel, "external_id": message.external_id}
+    if invalid:
+        row = conn.execute(sql.DEDUPE, params).first()
+        if row is not None:
+            return IngestResult(row.ticket_id, row.id, row.customer_id, created_ticket=False, duplicate=True), None
+        return None, None
+    customer_row = None
+    for k, a, b, c, name in conn.execute(sql.DEDUPE_AND_IDENTITY, {**params, "kind": identity[0], "value": identity[1]}):
+        if k == 0:
+            return IngestResult(b, a, c, created_ticket=False, duplicate=True), None
+        customer_row = (a, b, c, name)
+    return None, customer_row
 
 
-class _NewTicket:
-    """What the SLA policy rules look at on a ticket being opened by ingest."""
+# -- bounces of our own replies ---------------------------------------------------------------------
 
-    def __init__(self, *, channel: str, organization_id: int | None) -> None:
-        self.channel = channel
-        self.organization_id = organization_id
-        self.priority = "normal"
-        self.team_id = None
-        self.sla_policy_id = None
-        self.first_response_due_at = None
-        self.resolution_due_at = None
+def _our_bounced_reply(conn, message: InboundMessage):
+    if not message.bounce_of:
+        return None
+    return conn.execute(sql.BOUNCED_ORIGINAL, {"channel": message.channel, "external_id": message.bounce_of}).first()
 
 
-def _refresh_loaded(sync_session: Session, model, pk: int, changes: dict) -> None:
-    """Keep an object the caller's session already holds in step with a Core UPDATE, as the ORM would."""
-    obj = sync_session.identity_map.get(sync_session.identity_key(model, pk))
-    if obj is not None:
-        for name, value in changes.items():
-            set_committed_value(obj, name, value)
-
-
-def _resolve_customer(sync_session: Session, conn, message: InboundMessage, identity: tuple[str, str],
-                      row, written: _Written) -> tuple[int, int | None]:
-    """`customers.resolve_customer` in Core: follow merge tombstones, name a nameless customer,
-    create customer + identity on first contact (INSERT … ON CONFLICT DO NOTHING, no savepoint)."""
-    kind, value = identity
-    display_name = message.sender.display_name
-    while row is None:
-        domain = email_domain(value) if kind == "email" else None
-        if domain is not None:
-            created = conn.execute(_INSERT_CUSTOMER, {"name": display_name or None, "domain": domain}).first()
-        else:
-            created = conn.execute(_INSERT_CUSTOMER_NO_DOMAIN, {"name": display_name or None}).first()
-        inserted = conn.execute(_insert_identity(conn.dialect.name), {
-            "customer_id": created.id, "kind": kind, "value": value, "display_name": display_name,
-        }).first()
-        if inserted is not None:
-            _remember_customer(written, identity, (created.id, None, created.organization_id, display_name or None))
-            return created.id, created.organization_id
-        # a concurrent ingest created this identity first: drop ours and use theirs
-        conn.execute(_DELETE_CUSTOMER, {"id": created.id})
-        row = conn.execute(_IDENTITY_CUSTOMER, {"kind": kind, "value": value}).first()
-    customer_id, merged_into_id, organization_id, name = row
-    while merged_into_id is not None:  # follow merge tombstones
-        customer_id, merged_into_id, organization_id, name = conn.execute(_CUSTOMER_BY_ID, {"id": merged_into_id}).one()
-    if not name and display_name:
-        conn.execute(_RENAME_CUSTOMER, {"cid": customer_id, "new_name": display_name})
-        written.customers.add(customer_id)  # their tickets are found by the new name
-        _refresh_loaded(sync_session, Customer, customer_id, {"name": display_name})
-        name = display_name
-    _remember_customer(written, identity, (customer_id, None, organization_id, name))
-    return customer_id, organization_id
-
-
-def _remember_customer(written: _Written, identity: tuple[str, str], row: tuple) -> None:
+def _record_bounce(sync_session: Session, conn, message: InboundMessage, original, written: _Written) -> IngestResult:
+    """A bounce marks our outbound message failed and joins its ticket; it opens no ticket."""
+    reason = message.bounce_reason or "the recipient's mail server rejected the message"
+    failed = {"delivery_status": "failed", "delivery_error": f"bounced: {reason}", "updated_at": utcnow()}
+    conn.execute(sql.MARK_BOUNCED, {"mid": original.id, "error": failed["delivery_error"], "now": failed["updated_at"]})
+    _refresh_loaded(sync_session, Message, original.id, failed)
+    message_id = conn.execute(sql.INSERT_MESSAGE, _message_values(message, original.ticket_id)).scalar_one()
+    customer_id = conn.execute(sql.CUSTOMER_OF_TICKET, {"id": original.ticket_id}).scalar_one()
     if written.known is not None:
-        written.known.customers[identity] = row
+        written.known.stored[(message.channel, message.external_id)] = (message_id, original.ticket_id, customer_id)
+    written.tickets.add(original.ticket_id)
+    written.events.append((live.ticket_channel(original.ticket_id),
+                           {"event": "message.delivery", "message_id": original.id}))
+    return IngestResult(original.ticket_id, message_id, customer_id, created_ticket=False, duplicate=False, bounce=True)
 
 
-_IDENTITY_CUSTOMER = (
-    select(_C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name)
-    .select_from(_CI.join(_C, _C.c.id == _CI.c.customer_id))
-    .where(_CI.c.kind == bindparam("kind"), _CI.c.value == bindparam("value"))
-)
-_STORED_IN = (
-    select(_M.c.channel, _M.c.external_id, _M.c.id, _M.c.ticket_id, _T.c.customer_id)
-    .select_from(_M.join(_T, _T.c.id == _M.c.ticket_id))
-    .where(tuple_(_M.c.channel, _M.c.external_id).in_(bindparam("keys", expanding=True)))
-)
-_CUSTOMERS_IN = (
-    select(_CI.c.kind, _CI.c.value, _C.c.id, _C.c.merged_into_id, _C.c.organization_id, _C.c.name)
-    .select_from(_CI.join(_C, _C.c.id == _CI.c.customer_id))
-    .where(tuple_(_CI.c.kind, _CI.c.value).in_(bindparam("keys", expanding=True)))
-)
-_INSERT_IDENTITY = {
-    "postgresql": pg_insert(_CI).on_conflict_do_nothing(index_elements=["kind", "value"]).returning(_CI.c.id),
-    "sqlite": sqlite_insert(_CI).on_conflict_do_nothing(index_elements=["kind", "value"]).returning(_CI.c.id),
-}
+# -- customer -------------------------------------------------------------------------------------
+
+def _known_customer(conn, identity, customer_row: tuple | None) -> KnownCustomer | None:
+    """The sender's customer if they are one already (merge tombstones followed), else None."""
+    if isinstance(identity, InvalidIdentity):
+        return None
+    return identities.known_customer(conn, identity, customer_row, looked_up=True)
 
 
-def _insert_identity(dialect: str):
-    return _INSERT_IDENTITY[dialect]
+def _resolve_customer(sync_session: Session, conn, message: InboundMessage, identity, known: KnownCustomer | None,
+                      written: _Written) -> KnownCustomer:
+    """`identities.resolve_customer`, plus what this unit of work must remember about it."""
+    if isinstance(identity, InvalidIdentity):
+        raise identity  # the caller quarantines the message
+    customer = identities.resolve_customer(conn, identity, message.sender.display_name, known)
+    if customer.renamed:
+        written.customers.add(customer.id)  # their tickets are found by the new name
+        _refresh_loaded(sync_session, Customer, customer.id, {"name": customer.name})
+    if written.known is not None:
+        written.known.customers[identity] = (customer.id, None, customer.organization_id, customer.name)
+    return customer
 
 
-def _find_ticket(conn, message: InboundMessage, customer_id: int, identity: tuple[str, str]) -> _TicketRow | None:
-    """The ticket a message continues: by reply headers, platform thread, then subject token."""
+# -- threading ------------------------------------------------------------------------------------
+
+class _TicketRow:
+    """The ticket columns ingest reads and writes, as a plain object the SLA rules can change."""
+
+    __slots__ = sql.TICKET_FIELDS
+
+    def __init__(self, row) -> None:
+        for name, value in zip(sql.TICKET_FIELDS, row):
+            setattr(self, name, value)
+
+    def values(self) -> dict:
+        return {name: getattr(self, name) for name in sql.TICKET_FIELDS}
+
+
+def _choose_ticket(conn, message: InboundMessage, identity, customer: KnownCustomer | None,
+                   settings: Settings) -> tuple[Decision, _TicketRow | None]:
+    """Look up what the thread keys point at and let `threading.choose_ticket` decide; returns
+    the decision and, unless it opens a ticket, the row of the ticket it names."""
+    loaded: dict[int, tuple[_TicketRow, TicketSeen]] = {}
+    candidates, sender = _candidates(conn, message, identity, customer, loaded)
+    decision = threading.choose_ticket(candidates, sender, received_at=message.received_at,
+                                       auto_generated=message.auto_generated,
+                                       reopen_window=timedelta(days=settings.reopen_window_days))
+    if decision.opens_ticket and candidates is not _NO_CANDIDATES:
+        log.info("%s %s: new ticket (%s)", message.channel, message.external_id, decision.reason)
+    return decision, (loaded[decision.ticket_id][0] if decision.ticket_id is not None else None)
+
+
+_NO_CANDIDATES = Candidates()
+
+
+def _candidates(conn, message: InboundMessage, identity, customer: KnownCustomer | None,
+                loaded: dict) -> tuple[Candidates, SenderSeen]:
+    """The tickets the thread keys point at. A key is looked up only when the keys before it found
+    nothing: the first key that finds a ticket decides (`threading.choose_ticket`)."""
     keys = message.thread_keys
+    customer_id = customer.id if customer is not None else None
     refs = [r for r in (keys.in_reply_to, *keys.references) if r]
     if refs:
-        statement = _TICKETS_BY_REFS.get(conn.dialect.name, _TICKETS_BY_REFS["sqlite"])
-        rows = conn.execute(statement, {"channel": message.channel, "refs": refs}).all()
+        rows = conn.execute(_statements(conn).tickets_by_refs, {"channel": message.channel, "refs": refs}).all()
         if rows:
-            return _survivor(conn, max(rows, key=lambda row: row.message_id)[1:])
+            found = tuple((row.message_id, _seen(conn, row[1:], loaded)) for row in rows)
+            return Candidates(by_reference=found), SenderSeen(customer_id)
     if keys.platform_thread_id:
-        row = conn.execute(_TICKET_BY_THREAD, {"channel": message.channel, "thread": keys.platform_thread_id}).first()
+        row = conn.execute(sql.TICKET_BY_THREAD, {"channel": message.channel, "thread": keys.platform_thread_id}).first()
         if row is not None:
-            return _survivor(conn, row)
+            return Candidates(by_platform_thread=_seen(conn, row, loaded)), SenderSeen(customer_id)
     if keys.ticket_token is not None:
-        row = conn.execute(_TICKET_BY_NUMBER, {"number": keys.ticket_token}).first()
+        row = conn.execute(sql.TICKET_BY_NUMBER, {"number": keys.ticket_token}).first()
         if row is not None:
-            ticket = _survivor(conn, row)
-            if _is_known_participant(conn, ticket, customer_id, identity):
-                return ticket
-            log.info("subject token [#%s] from a stranger: new ticket", keys.ticket_token)
-    return None
+            ticket = _seen(conn, row, loaded)
+            return Candidates(by_subject_token=ticket), _sender(conn, identity, customer_id, threading.survivor(ticket))
+    return _NO_CANDIDATES, SenderSeen(customer_id)
 
 
-def _is_known_participant(conn, ticket: _TicketRow, customer_id: int, identity: tuple[str, str]) -> bool:
-    """Only people already in the conversation may thread in by quoting `[#N]`."""
-    if ticket.customer_id == customer_id:
-        return True
-    kind, value = identity
-    if conn.execute(_PARTICIPANT, {"ticket_id": ticket.id, "kind": kind, "value": value}).first() is not None:
-        return True
-    if kind == "email" and ticket.organization_id is not None:
-        org = conn.execute(_ORG_OF_DOMAIN, {"domain": email_domain(value)}).scalar()
-        return org == ticket.organization_id
-    return False
-
-
-def _survivor(conn, row) -> _TicketRow:
-    """Follow merge pointers to the ticket that lives on."""
+def _seen(conn, row, loaded: dict) -> TicketSeen:
+    """A ticket row as the threading rules see it, with the tickets it was merged into loaded too."""
+    ticket_id = row[0]
+    if ticket_id in loaded:
+        return loaded[ticket_id][1]
     ticket = _TicketRow(row)
-    seen = set()
-    while ticket.merged_into_id is not None and ticket.id not in seen:
-        seen.add(ticket.id)
-        ticket = _TicketRow(conn.execute(_TICKET_BY_ID, {"id": ticket.merged_into_id}).one())
-    return ticket
+    loaded[ticket_id] = (ticket, None)  # in progress: a merge cycle stops here
+    merged_into = None
+    if ticket.merged_into_id is not None:
+        target = loaded.get(ticket.merged_into_id)
+        if target is None:
+            merged_into = _seen(conn, conn.execute(sql.TICKET_BY_ID, {"id": ticket.merged_into_id}).one(), loaded)
+        else:
+            merged_into = target[1]
+    seen = TicketSeen(ticket.id, ticket.status, ticket.solved_at, ticket.customer_id, ticket.organization_id,
+                      merged_into)
+    loaded[ticket_id] = (ticket, seen)
+    return seen
+
+
+def _sender(conn, identity, customer_id: int | None, ticket: TicketSeen) -> SenderSeen:
+    """What the subject-token rule asks about the sender of a `[#N]` naming `ticket`; looks up
+    only what the rule can still use."""
+    if isinstance(identity, InvalidIdentity) or (customer_id is not None and customer_id == ticket.customer_id):
+        return SenderSeen(customer_id)
+    kind, value = identity
+    participant = conn.execute(sql.PARTICIPANT, {"ticket_id": ticket.id, "kind": kind, "value": value}).first()
+    organization_id = None
+    if kind == "email" and ticket.organization_id is not None:
+        organization_id = conn.execute(sql.ORG_OF_DOMAIN, {"domain": email_domain(value)}).scalar()
+    return SenderSeen(customer_id, organization_id, frozenset({ticket.id}) if participant is not None else frozenset())
+
+
+# -- the ticket's new state and its SLA clocks -----------------------------------------------------
+
+class _NewTicket:
+    """A ticket about to be opened: the values it is inserted with, and what the SLA policy rules look at."""
+
+    __slots__ = (*sql.NEW_TICKET_COLUMNS, "priority", "team_id")
+
+    def __init__(self, message: InboundMessage, customer: KnownCustomer) -> None:
+        self.subject = (message.subject or _subject_from_text(message.text))[:500]
+        self.status = "new"
+        self.channel = message.channel
+        self.account = message.account
+        self.platform_thread_id = message.thread_keys.platform_thread_id
+        self.customer_id = customer.id
+        self.organization_id = customer.organization_id
+        self.created_at = message.received_at
+        self.updated_at = utcnow()
+        self.sla_policy_id = self.first_response_due_at = self.resolution_due_at = None
+        self.last_inbound_at = None if message.auto_generated else message.received_at
+        self.priority = "normal"
+        self.team_id = None
+
+    def values(self) -> dict:
+        return {name: getattr(self, name) for name in sql.NEW_TICKET_COLUMNS}
+
+
+def _continue(ticket: _TicketRow, decision: Decision, message: InboundMessage) -> None:
+    """The ticket's state after a message joins it: reopened, or back from pending on a customer's reply."""
+    if decision.action == threading.REOPEN:
+        ticket.status = "open"
+        ticket.solved_at = None
+    elif ticket.status == "pending" and not message.auto_generated:
+        ticket.status = "open"
+    if not message.auto_generated:
+        ticket.last_inbound_at = max(filter(None, (ticket.last_inbound_at, message.received_at)))
+    ticket.updated_at = utcnow()
+
+
+def _clocks(rules, ticket: _NewTicket | _TicketRow, message: InboundMessage) -> None:
+    """SLA: a new ticket gets its policy's due times; a reply resumes a paused clock and starts the
+    next-response one. Auto-generated mail moves no clock. (Before storing: the row is written once.)"""
+    if message.auto_generated:
+        return
+    if isinstance(ticket, _NewTicket):
+        sla_policies.apply_rules(rules, ticket, message.received_at)
+    else:
+        sla_policies.customer_replied(rules, ticket, message.received_at)
+
+
+# -- store ----------------------------------------------------------------------------------------
+
+def _store(sync_session: Session, conn, message: InboundMessage, identity: tuple[str, str],
+           ticket: _NewTicket | _TicketRow, settings: Settings) -> tuple[int, int]:
+    """The ticket (inserted or updated), the message, its attachments and new participants.
+    Returns (ticket id, message id)."""
+    statements = _statements(conn)
+    if isinstance(ticket, _NewTicket):
+        ticket_id, message_id = _insert_ticket(conn, statements, ticket, message)
+    else:
+        ticket_id, message_id = _update_ticket(sync_session, conn, statements, ticket, message)
+    if message_id is None:
+        message_id = conn.execute(sql.INSERT_MESSAGE, _message_values(message, ticket_id)).scalar_one()
+    if message.attachments:
+        _store_attachments(conn, message_id, message, settings)
+    if message.cc:
+        _record_participants(conn, ticket_id, identity, message)
+    return ticket_id, message_id
+
+
+def _statements(conn) -> sql.DialectStatements:
+    """The statements that differ by database, for this connection's."""
+    return sql.for_dialect(conn.dialect.name)
+
+
+def _insert_ticket(conn, statements: sql.DialectStatements, ticket: _NewTicket,
+                   message: InboundMessage) -> tuple[int, int | None]:
+    """A new ticket numbered by its id; on PostgreSQL with its message in the same statement."""
+    values = ticket.values()
+    if statements.new_ticket_with_message is not None:
+        message_id, ticket_id = conn.execute(statements.new_ticket_with_message,
+                                             {**values, **_message_params(message)}).one()
+        return ticket_id, message_id
+    if statements.insert_ticket is not None:
+        return conn.execute(statements.insert_ticket, values).scalar_one(), None
+    ticket_id = conn.execute(sql.INSERT_TICKET_PLAIN, values).scalar_one()  # another database: number it after
+    conn.execute(sql.NUMBER_TICKET, {"tid": ticket_id, "number": ticket_id})
+    return ticket_id, None
+
+
+def _update_ticket(sync_session: Session, conn, statements: sql.DialectStatements, ticket: _TicketRow,
+                   message: InboundMessage) -> tuple[int, int | None]:
+    """The continued ticket's changed columns; on PostgreSQL with the message in the same statement."""
+    changes = {name: getattr(ticket, name) for name in sql.UPDATED_TICKET_COLUMNS}
+    message_id = None
+    if statements.reply_with_message is not None:
+        message_id, _ = conn.execute(statements.reply_with_message,
+                                     {"tid": ticket.id, **changes, **_message_params(message)}).one()
+    else:
+        conn.execute(sql.UPDATE_TICKET, {"tid": ticket.id, **changes})
+    _refresh_loaded(sync_session, Ticket, ticket.id, changes)
+    return ticket.id, message_id
+
+
+def _store_attachments(conn, message_id: int, message: InboundMessage, settings: Settings) -> None:
+    conn.execute(sql.INSERT_ATTACHMENT, [
+        {
+            "message_id": message_id,
+            "sha256": store_blob(settings.attachments_dir, attachment.data),
+            "size": len(attachment.data),
+            "content_type": attachment.content_type[:200],
+            "filename": attachment.filename[:500],
+            "content_id": attachment.content_id,
+            "inline": attachment.inline,
+        }
+        for attachment in message.attachments
+    ])
 
 
 def _record_participants(conn, ticket_id: int, sender: tuple[str, str], message: InboundMessage) -> None:
+    """Who else was addressed (Cc/To) joins the conversation, except the sender and our own account."""
     own = {message.account.lower()} if message.account else set()
-    existing = set(tuple(r) for r in conn.execute(_PARTICIPANTS, {"ticket_id": ticket_id}))
+    existing = set(tuple(r) for r in conn.execute(sql.PARTICIPANTS, {"ticket_id": ticket_id}))
     rows = []
     for identity in message.cc:
         try:
@@ -581,53 +484,46 @@ def _record_participants(conn, ticket_id: int, sender: tuple[str, str], message:
         existing.add(key)
         rows.append({"ticket_id": ticket_id, "kind": key[0], "value": key[1], "display_name": identity.display_name})
     if rows:
-        conn.execute(_INSERT_PARTICIPANT, rows)
+        conn.execute(sql.INSERT_PARTICIPANT, rows)
 
+
+def _refresh_loaded(sync_session: Session, model, pk: int, changes: dict) -> None:
+    """Keep an object the caller's session already holds in step with a Core UPDATE, as the ORM would."""
+    obj = sync_session.identity_map.get(sync_session.identity_key(model, pk))
+    if obj is not None:
+        for name, value in changes.items():
+            set_committed_value(obj, name, value)
+
+
+# -- announce -------------------------------------------------------------------------------------
+
+def _announce(written: _Written, message: InboundMessage, ticket_id: int, message_id: int, customer_id: int,
+              created: bool) -> None:
+    """Note what was stored: for the batch's later messages, the search documents, and the live
+    events published once the transaction is committed."""
+    if written.known is not None:
+        written.known.stored[(message.channel, message.external_id)] = (message_id, ticket_id, customer_id)
+    written.tickets.add(ticket_id)
+    written.events.append((live.ticket_channel(ticket_id),
+                           {"event": "message.created", "ticket_id": ticket_id, "message_id": message_id}))
+    written.events.append((live.queue_channel("all"),
+                           {"event": "ticket.created" if created else "ticket.updated", "ticket_id": ticket_id}))
+
+
+# -- a lost race ----------------------------------------------------------------------------------
 
 async def _lost_race(session: AsyncSession, message: InboundMessage, error: IntegrityError) -> IngestResult:
     """A concurrent ingest of the same message won the race: report it as the duplicate it is."""
     await session.rollback()
-    duplicate = await _existing(session, message)
-    if duplicate is None:
-        raise error
-    return duplicate
-
-
-async def _existing(session: AsyncSession, message: InboundMessage) -> IngestResult | None:
-    row = (await session.execute(_DEDUPE, {"channel": message.channel, "external_id": message.external_id})).first()
+    row = (await session.execute(sql.DEDUPE, {"channel": message.channel, "external_id": message.external_id})).first()
     if row is None:
-        return None
+        raise error
     return IngestResult(row.ticket_id, row.id, row.customer_id, created_ticket=False, duplicate=True)
 
 
-_BOUNCED_ORIGINAL = select(_M.c.id, _M.c.ticket_id).where(
-    _M.c.channel == bindparam("channel"), _M.c.external_id == bindparam("external_id"), _M.c.direction == "outbound"
-)
+# -- message values -------------------------------------------------------------------------------
 
-
-_MARK_BOUNCED = update(_M).where(_M.c.id == bindparam("mid")).values(
-    delivery_status="failed", delivery_error=bindparam("error"), updated_at=bindparam("now"))
-_CUSTOMER_OF_TICKET = select(_T.c.customer_id).where(_T.c.id == bindparam("id"))
-
-
-def _record_bounce(sync_session: Session, conn, message: InboundMessage, original,
-                   written: _Written) -> IngestResult:
-    """A bounce marks our outbound message failed and joins its ticket; it opens no ticket."""
-    reason = message.bounce_reason or "the recipient's mail server rejected the message"
-    failed = {"delivery_status": "failed", "delivery_error": f"bounced: {reason}", "updated_at": utcnow()}
-    conn.execute(_MARK_BOUNCED, {"mid": original.id, "error": failed["delivery_error"], "now": failed["updated_at"]})
-    _refresh_loaded(sync_session, Message, original.id, failed)
-    message_id = conn.execute(_INSERT_MESSAGE, _message_values(message, original.ticket_id)).scalar_one()
-    customer_id = conn.execute(_CUSTOMER_OF_TICKET, {"id": original.ticket_id}).scalar_one()
-    if written.known is not None:
-        written.known.stored[(message.channel, message.external_id)] = (message_id, original.ticket_id, customer_id)
-    written.tickets.add(original.ticket_id)
-    written.events.append((live.ticket_channel(original.ticket_id),
-                           {"event": "message.delivery", "message_id": original.id}))
-    return IngestResult(original.ticket_id, message_id, customer_id, created_ticket=False, duplicate=False, bounce=True)
-
-
-def _message_values(message: InboundMessage, ticket_id: int) -> dict:
+def _message_values(message: InboundMessage, ticket_id: int | None) -> dict:
     return {
         "ticket_id": ticket_id,
         "direction": "inbound",
@@ -654,7 +550,7 @@ def _message_values(message: InboundMessage, ticket_id: int) -> dict:
 
 def _message_params(message: InboundMessage) -> dict:
     values = {**_message_values(message, None), "delivery_attempts": 0}  # INSERT … SELECT applies no defaults
-    return {f"m_{name}": values[name] for name in _MESSAGE_FIELDS}
+    return {f"m_{name}": values[name] for name in sql.MESSAGE_FIELDS}
 
 
 def _normalised_or_raw(kind: str, value: str) -> str:

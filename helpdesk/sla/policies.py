@@ -91,19 +91,9 @@ def apply_rules(rules: list[PolicyRule], ticket, start: datetime) -> PolicyRule 
     return None
 
 
-async def policy_of(session: AsyncSession, ticket: Ticket) -> PolicyRule | None:
-    if ticket.sla_policy_id is None:
-        return None
-    return next((r for r in await load_policies(session) if r.id == ticket.sla_policy_id), None)
-
-
-async def customer_replied(session: AsyncSession, ticket: Ticket, at: datetime) -> None:
-    """A customer message resumes a paused clock and, after our answer, starts the next-response clock."""
-    customer_replied_with_rules(await load_policies(session) if ticket.sla_policy_id is not None else [], ticket, at)
-
-
-def customer_replied_with_rules(rules: list[PolicyRule], ticket, at: datetime) -> None:
-    """`customer_replied` with the rules already loaded; `ticket` is anything with the Ticket attributes."""
+def customer_replied(rules: list[PolicyRule], ticket, at: datetime) -> None:
+    """A customer message resumes a paused clock and, after our answer, starts the next-response
+    clock. `ticket` is anything with the Ticket attributes."""
     rule = next((r for r in rules if r.id == ticket.sla_policy_id), None) if ticket.sla_policy_id is not None else None
     if ticket.sla_paused_at is not None:
         paused_for = at - ticket.sla_paused_at
