@@ -7,7 +7,7 @@ in `ingest_sql`; the customer behind an identity in `helpdesk.customers.identiti
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -41,6 +41,20 @@ class IngestResult:
     duplicate: bool
     reopened: bool = False
     bounce: bool = False
+
+
+class UnsolicitedReport(ValueError):
+    """A machine's reply (bounce, auto-reply, receipt) about a message we never sent. It opens no
+    ticket and creates no customer: the pipeline quarantines it, where admins see it."""
+
+    _WHAT = {"bounce": "delivery report about", "auto-reply": "automatic reply to", "receipt": "receipt for"}
+
+    @classmethod
+    def about(cls, message: InboundMessage) -> UnsolicitedReport:
+        keys = message.thread_keys
+        reference = message.bounce_of or keys.in_reply_to or next(iter(keys.references), None) or "no reference"
+        what = cls._WHAT.get(message.machine_reply, f"{message.machine_reply} about")
+        return cls(f"{what} a message we never sent ({reference}) from {message.sender.value}")
 
 
 async def ingest(session: AsyncSession, message: InboundMessage, *, settings: Settings) -> IngestResult:
@@ -170,12 +184,18 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
     duplicate, customer_row = _dedupe(conn, message, identity, written.known)
     if duplicate is not None:
         return duplicate
+    if message.machine_reply is not None and not message.auto_generated:
+        message = replace(message, auto_generated=True)  # a machine's answer moves no clock, reopens nothing
     original = _our_bounced_reply(conn, message)
     if original is not None:
         return _record_bounce(sync_session, conn, message, original, written)
+    if message.machine_reply == "bounce":
+        raise UnsolicitedReport.about(message)  # a delivery report on a message we never sent
 
     known = _known_customer(conn, identity, customer_row)  # read only: nothing is written before the rules allow it
     decision, ticket = _choose_ticket(conn, message, identity, known, settings)
+    if decision.opens_ticket and message.machine_reply is not None:
+        raise UnsolicitedReport.about(message)  # an auto-reply or receipt that threads to nothing of ours
     customer = _resolve_customer(sync_session, conn, message, identity, known, written)
 
     if decision.opens_ticket:

@@ -52,10 +52,20 @@ async def test_reply_to_existing_ticket_is_not_acknowledged(sessions, settings, 
 
 async def test_auto_generated_mail_gets_no_acknowledgement(sessions, settings, smtp_sink, smtp_sender):
     await support_mailbox(sessions, smtp_sink)
+    outcome = await receive_raw(sessions, customer_mail(headers={"Auto-Submitted": "auto-generated"},
+                                                        subject="Your weekly digest"),
+                                settings=settings, account="support@shop.test")
+    assert outcome.status == "ingested" and not outcome.acknowledged
+    assert await acks(sessions) == 0
+
+
+async def test_out_of_office_reply_to_nothing_of_ours_is_quarantined_unanswered(sessions, settings, smtp_sink,
+                                                                                smtp_sender):
+    await support_mailbox(sessions, smtp_sink)
     outcome = await receive_raw(sessions, customer_mail(headers={"Auto-Submitted": "auto-replied"},
                                                         subject="Out of office"),
                                 settings=settings, account="support@shop.test")
-    assert outcome.status == "ingested" and not outcome.acknowledged
+    assert outcome.status == "quarantined" and not outcome.acknowledged
     assert await acks(sessions) == 0
 
 

@@ -1,13 +1,15 @@
 """ingest(): dedupe, customers, threading, reopening, attachments — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from helpdesk.channel import Attachment, Identity
 from helpdesk.files import blob_path
-from helpdesk.inbound.ingest import ingest
+from helpdesk.inbound.ingest import UnsolicitedReport, ingest
 from helpdesk.models import Attachment as AttachmentRow
 from helpdesk.models import Customer, CustomerIdentity, Message, Organization, OrganizationDomain, Ticket, utcnow
 from tests.factories import inbound
@@ -167,18 +169,26 @@ async def test_same_attachment_twice_is_stored_once_on_disk(session, settings):
     assert len(files) == 1
 
 
-async def test_bounce_marks_our_reply_failed_and_opens_no_ticket(session, settings):
-    first = await ingest(session, inbound(), settings=settings)
-    ours = Message(ticket_id=first.ticket_id, direction="outbound", channel="email", external_id="<ours@support>",
-                   text="Hi", delivery_status="sent")
+async def our_reply(session, ticket_id: int, external_id: str) -> Message:
+    """An agent's reply as the outbox leaves it once sent."""
+    ours = Message(ticket_id=ticket_id, direction="outbound", channel="email", external_id=external_id,
+                   text="Your parcel is on its way", delivery_status="sent")
     session.add(ours)
     await session.commit()
-    bounce = await ingest(session, inbound(sender="mailer-daemon@mx.test", subject="Undelivered Mail",
-                                           auto_generated=True, bounce_of="<ours@support>"), settings=settings)
+    return ours
+
+
+@pytest.mark.parametrize("read_as", [None, "bounce"])  # with or without the parser's machine_reply
+async def test_bounce_marks_our_reply_failed_and_opens_no_ticket(session, settings, read_as):
+    first = await ingest(session, inbound(), settings=settings)
+    ours = await our_reply(session, first.ticket_id, "<ours@support>")
+    report = inbound(sender="mailer-daemon@mx.test", subject="Undelivered Mail", auto_generated=True,
+                     bounce_of="<ours@support>")
+    bounce = await ingest(session, replace(report, machine_reply=read_as), settings=settings)
     await session.refresh(ours)
     assert bounce.bounce and not bounce.created_ticket and bounce.ticket_id == first.ticket_id
     assert ours.delivery_status == "failed" and "user unknown" in ours.delivery_error
-    assert await count(session, Ticket) == 1
+    assert await count(session, Ticket) == 1 and await count(session, Customer) == 1
 
 
 async def test_ingest_many_is_one_transaction_that_sees_its_own_messages(session, settings):
@@ -276,3 +286,64 @@ async def test_a_young_postgres_database_gets_planner_statistics_as_it_grows(ses
         assert await session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'messages'")) >= 4
     else:
         assert planner_stats._growth == {}
+
+
+def machine_reply(kind: str, **fields):
+    """A machine's answer (bounce, auto-reply, receipt) as the email parser reads it."""
+    return replace(inbound(auto_generated=True, **fields), machine_reply=kind)
+
+
+async def test_delivery_report_about_a_message_we_never_sent_opens_nothing(session, settings):
+    report = machine_reply("bounce", sender="MAILER-DAEMON@mx.test", name="Mail Delivery System",
+                           subject="Undelivered Mail Returned to Sender", bounce_of="<never-ours@elsewhere.test>")
+    with pytest.raises(UnsolicitedReport, match=r"delivery report about a message we never sent "
+                                                r"\(<never-ours@elsewhere.test>\) from MAILER-DAEMON@mx.test"):
+        await ingest(session, report, settings=settings)
+    await session.rollback()
+    assert await count(session, Ticket) == 0 and await count(session, Message) == 0
+    assert await count(session, Customer) == 0 and await count(session, CustomerIdentity) == 0
+
+
+async def test_delivery_report_without_an_original_id_is_unsolicited_too(session, settings):
+    report = machine_reply("bounce", sender="mailer-daemon@mx.test", subject="failure notice")
+    with pytest.raises(UnsolicitedReport, match="no reference"):
+        await ingest(session, report, settings=settings)
+
+
+async def test_out_of_office_reply_to_nothing_of_ours_opens_nothing(session, settings):
+    auto = machine_reply("auto-reply", sender="away@example.com", subject="Out of office",
+                         in_reply_to="<spam-we-never-sent@forged.test>")
+    with pytest.raises(UnsolicitedReport, match=r"automatic reply to a message we never sent "
+                                                r"\(<spam-we-never-sent@forged.test>\) from away@example.com"):
+        await ingest(session, auto, settings=settings)
+    await session.rollback()
+    assert await count(session, Ticket) == 0 and await count(session, Customer) == 0
+
+
+async def test_a_batch_hands_back_the_unsolicited_report_in_its_place(session, settings):
+    from helpdesk.inbound.ingest import ingest_many
+
+    good = inbound(external_id="<fine@example.com>")
+    receipt = machine_reply("receipt", sender="reader@example.org", subject="Read: hello", in_reply_to="<nope@x>")
+    results = await ingest_many(session, [good, receipt], settings=settings)
+    assert results[0].created_ticket and isinstance(results[1], UnsolicitedReport)
+    assert await count(session, Ticket) == 1 and await count(session, Customer) == 1
+
+
+async def test_out_of_office_reply_to_our_reply_joins_its_ticket_without_clocks_or_reopening(session, settings):
+    first = await ingest(session, inbound(), settings=settings)
+    await our_reply(session, first.ticket_id, "<our-answer@support>")
+    ticket = await session.get(Ticket, first.ticket_id)
+    ticket.status, ticket.solved_at = "solved", utcnow()
+    await session.commit()
+    before = (ticket.last_inbound_at, ticket.next_response_due_at, ticket.resolution_due_at)
+    # the parser may leave auto_generated unset: a machine reply is auto-generated all the same
+    auto = replace(machine_reply("auto-reply", subject="Automatic reply: Re: Where is my order?",
+                                 in_reply_to="<our-answer@support>"), auto_generated=False)
+    joined = await ingest(session, auto, settings=settings)
+    await session.refresh(ticket)
+    assert joined.ticket_id == ticket.id and not joined.created_ticket and not joined.reopened
+    assert ticket.status == "solved" and (ticket.last_inbound_at, ticket.next_response_due_at,
+                                          ticket.resolution_due_at) == before
+    stored = await session.get(Message, joined.message_id)
+    assert stored.auto_generated and await count(session, Ticket) == 1
