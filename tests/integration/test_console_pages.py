@@ -156,6 +156,7 @@ async def test_a_malformed_form_is_answered_with_the_console_page_never_a_json_e
         ("/console/admin/teams", {}),
         (f"/console/admin/teams/{shop.team_id}", {"lead_id": "x"}),
         ("/console/admin/canned", {}),
+        ("/console/admin/mailboxes", {"address": "help@shop.test", "imap_port": "many"}),
     ]
     for url, data in posts:
         for headers in ({"x-csrftoken": token}, htmx(None, token)):

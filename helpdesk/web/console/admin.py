@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +16,6 @@ from helpdesk.staff import directory as staff
 from helpdesk.models import ROLES, Agent
 from helpdesk.web.auth import admin_only
 from helpdesk.web.console.pages import FORM, render
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 @dataclass
@@ -50,6 +46,39 @@ class AgentForm:
     @property
     def is_active(self) -> bool | None:
         return {"1": True, "0": False}.get(self.active)
+
+
+@dataclass
+class MailboxForm:
+    """A mailbox's settings as the add and edit forms send them; a field not sent stays None (an edit
+    leaves that setting as it is)."""
+
+    address: str | None = None
+    name: str | None = None
+    imap_host: str | None = None
+    imap_port: str | None = None
+    imap_security: str | None = None
+    imap_user: str | None = None
+    imap_password: str | None = None
+    oauth2_token: str | None = None
+    folder: str | None = None
+    processed_folder: str | None = None
+    smtp_host: str | None = None
+    smtp_port: str | None = None
+    smtp_security: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    auto_ack: str | None = None
+    mark_seen: str | None = None
+    use_idle: str | None = None
+    active: str | None = None
+
+    def sent(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def shown_again(self) -> dict[str, str]:
+        """What the form shows again with an error: secrets are never echoed back."""
+        return {k: v for k, v in self.sent().items() if k not in mailboxes.SECRETS}
 
 
 @dataclass
@@ -139,25 +168,24 @@ class AdminController(Controller):
         return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(db, agent))
 
     @post("/mailboxes", name="admin_mailbox_create")
-    async def mailbox_add(self, request: HTMXRequest, db: AsyncSession, agent: Agent, data: Form) -> Template:
+    async def mailbox_add(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
+                          data: Annotated[MailboxForm, FORM]) -> Template:
         try:
-            mailbox = await mailboxes.add_mailbox(db, {k: str(v) for k, v in data.items()})
+            mailbox = await mailboxes.add_mailbox(db, data.sent())
         except mailboxes.MailboxError as exc:
-            form = {k: v for k, v in data.items() if "password" not in k}  # secrets are never echoed back
-            return render(request, "console/admin_mailboxes.html",
-                          await self._mailboxes_context(db, agent, error=str(exc), form=form), status_code=400)
+            return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(
+                db, agent, error=str(exc), form=data.shown_again()), status_code=400)
         return render(request, "console/admin_mailboxes.html",
                       await self._mailboxes_context(db, agent, notice=f"{mailbox.address} added."))
 
     @post("/mailboxes/{mailbox_id:int}", name="admin_mailbox_update")
     async def mailbox_edit(self, request: HTMXRequest, db: AsyncSession, agent: Agent, mailbox_id: int,
-                           data: Form) -> Template:
+                           data: Annotated[MailboxForm, FORM]) -> Template:
         try:
-            mailbox, restarted = await mailboxes.edit_mailbox(db, mailbox_id, {k: str(v) for k, v in data.items()})
+            mailbox, restarted = await mailboxes.edit_mailbox(db, mailbox_id, data.sent())
         except mailboxes.MailboxError as exc:
-            form = {k: v for k, v in data.items() if "password" not in k}  # secrets are never echoed back
             return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(
-                db, agent, error=str(exc), form=form, editing=mailbox_id), status_code=400)
+                db, agent, error=str(exc), form=data.shown_again(), editing=mailbox_id), status_code=400)
         notice = f"{mailbox.address} updated." + (" Reading starts over from its unread mail." if restarted else "")
         return render(request, "console/admin_mailboxes.html", await self._mailboxes_context(db, agent, notice=notice))
 
