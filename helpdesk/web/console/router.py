@@ -14,6 +14,7 @@ from helpdesk.web.auth import current_agent, signed_in
 from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console.live import LiveController
+from helpdesk.web.console.quarantine import QuarantineController
 from helpdesk.web.console.queues import QueueController
 from helpdesk.web.console.session import SessionController
 from helpdesk.web.console.sla_board import SlaBoardController
@@ -22,7 +23,7 @@ from helpdesk.web.console.tickets import TicketController
 console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, CustomerController, SlaBoardController,
-                    AdminController, LiveController],
+                    AdminController, QuarantineController, LiveController],
     guards=[signed_in],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
