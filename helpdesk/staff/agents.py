@@ -9,7 +9,11 @@ from helpdesk.staff.passwords import hash_password, needs_rehash, verify_passwor
 
 
 class AgentError(ValueError):
-    """Bad input for an agent: the message says which field and why."""
+    """Bad input for an agent or team: the message says why, `field` which form field it is about."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 async def create_agent(session: AsyncSession, *, email: str, name: str, role: str, password: str,
@@ -17,15 +21,15 @@ async def create_agent(session: AsyncSession, *, email: str, name: str, role: st
     """A new agent, in the team named `team` (made if missing) or the existing team `team_id`."""
     email = email.strip().lower()
     if role not in ROLES:
-        raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        raise AgentError(f"role must be one of {', '.join(ROLES)}, not {role!r}", field="role")
     if "@" not in email:
-        raise AgentError(f"not an email address: {email!r}")
+        raise AgentError(f"not an email address: {email!r}", field="email")
     if len(password) < 8:
-        raise AgentError("password must have at least 8 characters")
+        raise AgentError("password must have at least 8 characters", field="password")
     if await session.scalar(select(Agent.id).where(Agent.email == email)):
-        raise AgentError(f"an agent with email {email} already exists")
+        raise AgentError(f"an agent with email {email} already exists", field="email")
     if team_id is not None and await session.get(Team, team_id) is None:
-        raise AgentError("there is no such team")
+        raise AgentError("there is no such team", field="team_id")
     agent = Agent(email=email, name=name.strip() or email, role=role, password_hash=hash_password(password),
                   team_id=team_id)
     if team:
@@ -89,9 +93,9 @@ async def update_agent(session: AsyncSession, agent_id: int, *, role: str | None
 async def create_team(session: AsyncSession, name: str, *, lead_id: int | None = None) -> Team:
     name = name.strip()
     if not name:
-        raise AgentError("give the team a name")
+        raise AgentError("give the team a name", field="name")
     if await session.scalar(select(Team.id).where(Team.name == name)):
-        raise AgentError(f"a team called {name} exists already")
+        raise AgentError(f"a team called {name} exists already", field="name")
     team = Team(name=name[:100], lead_id=lead_id)
     session.add(team)
     await session.commit()

@@ -22,7 +22,11 @@ PLACEHOLDERS = ("customer.first_name", "customer.name", "ticket.number", "ticket
 
 
 class CannedResponseError(ValueError):
-    """A canned response that cannot be saved or rendered; the message names the problem."""
+    """A canned response that cannot be saved or rendered; the message names the problem, `field` the field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _first(name: str | None) -> str:
@@ -43,7 +47,7 @@ def render(body: str, values: dict) -> str:
     try:
         return _env.from_string(body).render(values)
     except TemplateError as error:
-        raise CannedResponseError(f"the canned response does not render: {error}") from error
+        raise CannedResponseError(f"the canned response does not render: {error}", field="body") from error
 
 
 async def render_for_ticket(session: AsyncSession, response_id: int, ticket: Ticket, *, agent_name: str) -> str | None:
@@ -76,13 +80,13 @@ class Draft:
 async def save(session: AsyncSession, draft: Draft, response_id: int | None = None) -> CannedResponse:
     title, body = draft.title.strip(), draft.body
     if not title:
-        raise CannedResponseError("give the canned response a title")
+        raise CannedResponseError("give the canned response a title", field="title")
     if not body.strip():
-        raise CannedResponseError("the body is empty")
+        raise CannedResponseError("the body is empty", field="body")
     check(body)
     clash = await session.scalar(select(CannedResponse.id).where(CannedResponse.title == title))
     if clash is not None and clash != response_id:
-        raise CannedResponseError(f"a canned response called {title!r} exists already")
+        raise CannedResponseError(f"a canned response called {title!r} exists already", field="title")
     response = await session.get(CannedResponse, response_id) if response_id else None
     if response is None:
         response = CannedResponse(title=title[:200], body=body)

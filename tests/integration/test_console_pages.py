@@ -166,3 +166,15 @@ async def test_a_malformed_form_is_answered_with_the_console_page_never_a_json_e
     reply = await client.post(f"/console/tickets/{ticket}/reply", headers=htmx("conversation", token),
                               data={"body": "Hello", "send": "later"}, files={"attachments": ("", b"", "text/plain")})
     assert reply.headers["hx-retarget"] == "#reply-box" and "choose pending or solved" in reply.text
+
+
+async def test_an_admin_form_error_shows_inside_the_form_next_to_its_field(client, shop):
+    token = await sign_in(client, "admin")
+    short = await client.post("/console/admin/agents", headers={"x-csrftoken": token},
+                              data={"name": "X", "email": "x@shop.test", "role": "agent", "password": "short"})
+    form = short.text.split('id="new-agent-form"')[1].split("</form>")[0]
+    assert short.status_code == 400 and "at least 8 characters" in form
+    assert 'required aria-invalid="true" aria-describedby="admin-error"' in form.split('name="password"')[1].split(">")[0]
+    untitled = await client.post("/console/admin/canned", headers={"x-csrftoken": token}, data={"body": "Hi"})
+    form = untitled.text.split('id="new-canned-form"')[1].split("</form>")[0]
+    assert untitled.status_code == 400 and "give the canned response a title" in form

@@ -118,7 +118,8 @@ class AdminController(Controller):
                 team_id=int(data.team_id) if data.team_id.isdigit() else None,
             )
         except agent_service.AgentError as exc:
-            context = await self._agents_context(db, agent, error=str(exc), form=data.shown_again())
+            context = await self._agents_context(db, agent, error=exc, failed_form="new-agent-form",
+                                                 form=data.shown_again())
             return render(request, "console/admin_agents.html", context, status_code=400)
         return render(request, "console/admin_agents.html",
                       await self._agents_context(db, agent, notice=f"{created.name} can now sign in."))
@@ -141,8 +142,8 @@ class AdminController(Controller):
         try:
             team = await agent_service.create_team(db, data.name)
         except agent_service.AgentError as exc:
-            return render(request, "console/admin_agents.html", await self._agents_context(db, agent, error=str(exc)),
-                          status_code=400)
+            context = await self._agents_context(db, agent, error=exc, failed_form="new-team-form")
+            return render(request, "console/admin_agents.html", context, status_code=400)
         return render(request, "console/admin_agents.html",
                       await self._agents_context(db, agent, notice=f"Team {team.name} created."))
 
@@ -220,7 +221,11 @@ class AdminController(Controller):
         try:
             saved = await canned_responses.save(db, data, response_id)
         except canned_responses.CannedResponseError as exc:
-            context = await self._canned_context(db, agent, error=str(exc), form=asdict(data), editing=response_id)
+            context = await self._canned_context(db, agent, error=exc, form=asdict(data), editing=response_id)
+            if response_id is None:
+                context["failed_form"] = "new-canned-form"
+            elif any(r.id == response_id for r in context["responses"]):  # else the error shows at the top
+                context["failed_form"] = f"canned-{response_id}"
             return render(request, "console/admin_canned.html", context, status_code=400)
         return render(request, "console/admin_canned.html",
                       await self._canned_context(db, agent, notice=f"Saved {saved.title}."))
@@ -232,5 +237,7 @@ class AdminController(Controller):
 
 
 def _section(agent: Agent, section: str, data: dict, extra: dict) -> dict:
-    """An admin screen's context: its data, then no error, notice or form values unless `extra` gives them."""
-    return {"agent": agent, "section": section, **data, "error": None, "notice": None, "form": {}, **extra}
+    """An admin screen's context: its data, then no error, notice or form values unless `extra` gives them.
+    An error shows next to the form `failed_form` names, or at the top of the screen without one."""
+    return {"agent": agent, "section": section, **data, "error": None, "failed_form": None, "notice": None, "form": {},
+            **extra}
