@@ -178,3 +178,12 @@ async def test_an_admin_form_error_shows_inside_the_form_next_to_its_field(clien
     untitled = await client.post("/console/admin/canned", headers={"x-csrftoken": token}, data={"body": "Hi"})
     form = untitled.text.split('id="new-canned-form"')[1].split("</form>")[0]
     assert untitled.status_code == 400 and "give the canned response a title" in form
+
+
+async def test_a_history_restore_gets_the_whole_page_and_every_answer_varies_on_hx_request(client, shop):
+    await sign_in(client, "agent")
+    restore = {**htmx("workspace"), "HX-History-Restore-Request": "true"}
+    for url in ("/console/queues/open", f"/console/tickets/{shop.ticket_ids[0]}", f"/console/customers/{shop.customer_id}"):
+        page = await client.get(url, headers=restore)
+        assert page.status_code == 200 and "<html" in page.text, url
+        assert page.headers["vary"] == "HX-Request", url
