@@ -1,8 +1,10 @@
 """InboundMessage -> ticket: the only way a message becomes data.
 
 Each message goes through the same rules, in order (`_ingest_on`): dedupe, resolve the customer,
-choose the ticket (`helpdesk.inbound.threading`), move the SLA clocks, store, announce. The SQL is
-in `ingest_sql`; the customer behind an identity in `helpdesk.customers.identities`.
+choose the ticket (the rules: `helpdesk.inbound.threading`), move the SLA clocks, store, announce.
+Nothing is written before the ticket is chosen: the customer is looked up first and created only
+after, so a machine's reply that belongs to no ticket of ours (`UnsolicitedReport`) leaves no trace.
+The SQL is in `ingest_sql`; the customer behind an identity in `helpdesk.customers.identities`.
 """
 from __future__ import annotations
 
