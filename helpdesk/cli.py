@@ -71,3 +71,29 @@ def main() -> None:
         cli(standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except SystemExit as done:  # click ends every command this way
+        _leave(done)
+
+
+def _leave(done: SystemExit) -> None:
+    """Exit without tearing the interpreter down once a command has finished and nothing else runs:
+    freeing every loaded module's objects one by one took 0.1-0.3 s of each `helpdesk mail poll
+    --once` (measured). Output and log handlers are flushed first; with a thread still running
+    (a server shutting down), the ordinary exit waits for it."""
+    import logging
+    import os
+    import threading
+
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.current_thread()):
+        raise done
+    code = done.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can be said
+            pass
+    os._exit(code or 0)

@@ -33,3 +33,31 @@ async def test_down_to_0005_and_up_again_keeps_search_working(dialect, tmp_path)
         assert [hit.ticket_id for hit in hits] == [result.ticket_id]
     finally:
         await engine.dispose()
+
+
+async def test_upgrade_of_a_current_schema_is_one_query_without_alembic(tmp_path):
+    import subprocess
+    import sys
+
+    from alembic.script import ScriptDirectory
+
+    from helpdesk.migrate import alembic_config, head_revision, is_current
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'helpdesk.sqlite3'}")
+    assert head_revision() == ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+    engine = make_engine(settings)
+    try:
+        assert not await is_current(engine)  # an empty database: Alembic creates the schema
+        await upgrade(engine)
+        assert await is_current(engine)
+        await downgrade(engine, "0007")
+        assert not await is_current(engine)
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    check = ("import asyncio, sys; from helpdesk.db import make_engine; from helpdesk.migrate import upgrade;"
+             "from helpdesk.settings import Settings; "
+             f"asyncio.run(upgrade(make_engine(Settings(database_url={settings.database_url!r})))); "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
