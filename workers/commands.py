@@ -124,10 +124,15 @@ def register(cli: click.Group) -> None:
         supervisor = IdleSupervisor(settings)
         supervisor.start()
         console.print("scheduler running (with IMAP IDLE listeners)")
+        signal.signal(signal.SIGTERM, _raise_system_exit)  # as Ctrl-C does: through the `finally` below
         try:
             build_scheduler(blocking=True).start()
         finally:
-            supervisor.stop()
+            supervisor.stop()  # each listener commits the batch it is ingesting, then ends
+
+
+def _raise_system_exit(*_) -> None:
+    raise SystemExit(0)
 
 
 

@@ -354,3 +354,23 @@ async def test_first_sync_cancelled_between_batches_neither_loses_nor_doubles(
     assert report.uids in (list(range(5, 15)), list(range(9, 15)))
     assert report.ingested + report.duplicates == len(report.uids) and report.duplicates <= 4
     assert await count(sessions, Message) == 14 and await count(sessions, Ticket) == 14
+
+
+async def test_idle_supervisor_stopping_mid_sync_commits_the_batch_in_progress(
+    sessions, settings, dovecot, mailbox, monkeypatch
+):
+    monkeypatch.setattr(imap, "BATCH", 5)
+    dovecot.append(*(customer_mail(subject=f"Order {n}") for n in range(40)))
+    supervisor = IdleSupervisor(settings, refresh_seconds=0.2)
+    supervisor.start()
+    try:
+        while await count(sessions, Message) == 0:
+            await asyncio.sleep(0.02)
+    finally:
+        await asyncio.to_thread(supervisor.stop)  # as `serve` or the scheduler does on SIGTERM
+    done = await count(sessions, Message)
+    async with sessions() as session:
+        row = await session.get(Mailbox, mailbox.id)
+    assert done % 5 == 0 and row.last_uid == done  # whole batches, each with its bookmark: nothing rolled back
+    report = await poll(sessions, mailbox, settings)
+    assert report.uids == list(range(done + 1, 41)) and report.duplicates == 0
