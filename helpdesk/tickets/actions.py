@@ -321,10 +321,6 @@ async def split_message(session: AsyncSession, ticket: Ticket, message_id: int, 
     return new
 
 
-async def ticket_by_number(session: AsyncSession, number: int) -> Ticket | None:
-    return await session.scalar(select(Ticket).where(Ticket.number == number))
-
-
 @dataclass(frozen=True)
 class Clock:
     """One SLA clock of a ticket as the browser counts it down."""
