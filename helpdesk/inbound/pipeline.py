@@ -185,6 +185,16 @@ async def quarantined_entry(session: AsyncSession, quarantine_id: int) -> Quaran
     return await session.get(QuarantinedMessage, quarantine_id)
 
 
+async def dismiss(session: AsyncSession, quarantine_id: int) -> None:
+    """An admin decided it is not a message (garbage, spam): resolved without a ticket. Its raw
+    bytes stay stored; only the entry leaves the list of what waits."""
+    row = await session.get(QuarantinedMessage, quarantine_id)
+    if row is None or row.resolved_at is not None:
+        raise NotQuarantined(f"no unresolved quarantined message with id {quarantine_id}")
+    row.resolved_at = utcnow()
+    await session.commit()
+
+
 async def reingest(sessions: Sessions, quarantine_id: int, *, settings: Settings) -> ReceiveOutcome:
     """Try a quarantined payload again (after a fix), with its channel's parser; resolve it when it goes in."""
     async with sessions() as session:

@@ -52,3 +52,17 @@ async def test_admin_sees_quarantined_webhook_and_mail_reingests_after_a_fix(cli
 async def test_agents_cannot_open_the_quarantine(client):
     await sign_in(client, "agent")
     assert (await client.get("/console/admin/quarantine")).status_code == 403
+
+
+async def test_admin_dismisses_garbage_and_its_raw_bytes_stay(client, sessions, session, settings):
+    from helpdesk.files import read_blob
+
+    pipeline.register_parser("echo", echo_adapter.parse)
+    [garbage] = await pipeline.receive(sessions, "echo", [b"\x00\xff not json"], settings=settings, account=None)
+    token = await sign_in(client, "admin")
+    page = await client.post(f"/console/admin/quarantine/{garbage.quarantine_id}/dismiss", data={"_csrf_token": token})
+    assert page.status_code == 200 and "Dismissed" in page.text
+    assert f'data-quarantine-id="{garbage.quarantine_id}"' not in page.text
+    assert read_blob(settings.raw_dir, garbage.raw_ref) == b"\x00\xff not json"
+    again = await client.post(f"/console/admin/quarantine/{garbage.quarantine_id}/dismiss", data={"_csrf_token": token})
+    assert again.status_code == 400

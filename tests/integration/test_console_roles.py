@@ -58,6 +58,7 @@ EXPECTED = {
     ("GET", "/console/admin/quarantine"): "admin",
     ("GET", "/console/admin/quarantine/{quarantine_id:int}/raw"): "admin",
     ("POST", "/console/admin/quarantine/{quarantine_id:int}/reingest"): "admin",
+    ("POST", "/console/admin/quarantine/{quarantine_id:int}/dismiss"): "admin",
 }
 # Infinite streams: checked through their guards and the refusals, not by reading them to the end.
 STREAMS = {("GET", "/console/live/queues"), ("GET", "/console/live/tickets/{ticket_id:int}")}

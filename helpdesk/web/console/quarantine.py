@@ -59,3 +59,11 @@ class QuarantineController(Controller):
         if outcome.result is not None and outcome.result.ticket_id:
             return go(request, f"/console/tickets/{outcome.result.ticket_id}")
         return await self._page(request, db, agent, notice="Resolved: it carried no message.")
+
+    @post("/{quarantine_id:int}/dismiss", name="admin_quarantine_dismiss")
+    async def dismiss(self, request: HTMXRequest, db: AsyncSession, agent: Agent, quarantine_id: int) -> Template:
+        try:
+            await pipeline.dismiss(db, quarantine_id)
+        except pipeline.NotQuarantined as error:
+            return await self._page(request, db, agent, error=str(error), status_code=400)
+        return await self._page(request, db, agent, notice="Dismissed: its raw bytes stay stored.")
