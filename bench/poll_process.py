@@ -95,7 +95,7 @@ def phases(trace: dict, wall: float) -> list[tuple[str, float]]:
     rows = [("interpreter start-up (before any of our code)", trace["python_start"])]
     rows += [(k, v) for k, v in spans.items() if k not in inside]
     rows.append(("exit (after the command returned)", max(wall - trace["main_end"], 0.0)))
-    rows.append(("other (not covered by a hook)", wall - sum(v for _, v in rows)))
+    rows.append(("other: lazy imports, event loop, waits for the read-ahead thread", wall - sum(v for _, v in rows)))
     rows += list(inside.items())
     return rows
 

@@ -92,6 +92,9 @@ def _patch_reader(module) -> None:
     reader = module.MailboxReader
     reader._record_error = _timed(reader._record_error, "bookkeeping: bookmark, errors, sync state")
     reader._unknown = _timed(reader._unknown, "first-sync Message-ID check (its FETCH included)")
+    if hasattr(reader, "_fetch_and_store"):
+        reader._fetch_and_store = _timed(reader._fetch_and_store,
+                                         "read-ahead thread: FETCH, raw-store writes (inside: overlaps ingest)")
     for name in ("_save_progress", "_start_sync", "_end_sync", "_reset_progress"):
         _patch_attribute(name, "bookkeeping: bookmark, errors, sync state")(module)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
 
@@ -346,6 +345,8 @@ async def import_files(sessions, paths: list[Path], *, settings: Settings, progr
 def import_mail(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
     """Import .eml files, mbox files and Maildir folders, oldest first."""
     settings = settings_of(ctx)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=as_json) as progress:
         summary = run(_with_sessions(settings, lambda s: import_files(s, list(paths), settings=settings,
