@@ -1,4 +1,4 @@
-"""CLI for the email channel: mailboxes, polling, mail import and the quarantine."""
+"""CLI for the email channel: mailboxes, polling and mail import."""
 from __future__ import annotations
 
 import json
@@ -12,10 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from helpdesk.cli import CliError, run, settings_of
-from helpdesk.db import make_engine, make_session_factory
-from helpdesk.migrate import upgrade
-from helpdesk.models import Mailbox, QuarantinedMessage
+from helpdesk.cli import CliError, run, settings_of, with_database
+from helpdesk.models import Mailbox
 from helpdesk.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,20 +23,9 @@ out = Console()
 err = Console(stderr=True)
 
 
-async def _with_sessions(settings: Settings, work):
-    """Run `work(sessions)` on the database of the settings, migrated to head first (like `serve`)."""
-    engine = make_engine(settings)
-    try:
-        await upgrade(engine)
-        return await work(make_session_factory(engine))
-    finally:
-        await engine.dispose()
-
-
 def register(cli: click.Group) -> None:
     cli.add_command(mailboxes)
     cli.add_command(mail)
-    cli.add_command(quarantine)
     # `import` may be shared with other domains (orders, ...): join the group if it exists
     group = cli.commands.get("import")
     if group is None:
@@ -101,7 +88,7 @@ def mailboxes_add(ctx: click.Context, address: str, since: str | None, **options
             session.add(mailbox)
             await session.commit()
 
-    run(_with_sessions(settings_of(ctx), work))
+    run(with_database(settings_of(ctx), work))
     err.print(f"added mailbox {address}")
 
 
@@ -145,7 +132,7 @@ def mailboxes_edit(ctx: click.Context, mailbox: str, **options) -> None:
             except MailboxError as error:
                 raise CliError(str(error)) from None
 
-    edited, restarted = run(_with_sessions(settings_of(ctx), work))
+    edited, restarted = run(with_database(settings_of(ctx), work))
     err.print(f"updated mailbox {edited.address}: {', '.join(sorted(changes))}"
               + ("; reading starts over (another host, user or folder)" if restarted else ""))
 
@@ -159,7 +146,7 @@ def mailboxes_list(ctx: click.Context, as_json: bool) -> None:
         async with sessions() as session:
             return list(await session.scalars(select(Mailbox).order_by(Mailbox.address)))
 
-    rows = run(_with_sessions(settings_of(ctx), work))
+    rows = run(with_database(settings_of(ctx), work))
     described = [_describe(m) for m in rows]
     if as_json:
         click.echo(json.dumps(described, indent=2))
@@ -194,7 +181,7 @@ def mailboxes_test(ctx: click.Context, address: str) -> None:
 
     from channels.email.imap import connect
 
-    mailbox = run(_with_sessions(settings_of(ctx), lambda s: _mailbox(s, address)))
+    mailbox = run(with_database(settings_of(ctx), lambda s: _mailbox(s, address)))
     try:
         client = connect(mailbox, timeout=15)
         try:
@@ -233,7 +220,7 @@ def mailboxes_remove(ctx: click.Context, address: str) -> None:
             await session.delete(await session.get(Mailbox, mailbox.id))
             await session.commit()
 
-    run(_with_sessions(settings_of(ctx), work))
+    run(with_database(settings_of(ctx), work))
     err.print(f"removed mailbox {address}")
 
 
@@ -271,9 +258,9 @@ def mail_poll(ctx: click.Context, once: bool, address: str | None, since: str | 
     except ValueError:
         raise CliError(f"--since must be a date like 2026-01-31, not {since!r}") from None
     if address:
-        run(_with_sessions(settings, lambda s: _mailbox(s, address)))
+        run(with_database(settings, lambda s: _mailbox(s, address)))
     stop = _stop_on_sigterm()
-    reports = run(_with_sessions(settings, lambda s: poll_mailboxes(s, settings=settings, address=address,
+    reports = run(with_database(settings, lambda s: poll_mailboxes(s, settings=settings, address=address,
                                                                     since=since_date, stop=stop)))
     failed = [r for r in reports if isinstance(r, Exception)]
     for report in reports:
@@ -313,7 +300,8 @@ IMPORT_BATCH = 100  # messages per transaction: one COMMIT each, memory bounded 
 async def import_files(sessions, paths: list[Path], *, settings: Settings, progress=None) -> Tally:
     """Ingest mail files in date order through the same path as IMAP, a batch per transaction."""
     from channels.email.mailfiles import find_mail
-    from channels.email.receive import Tally, own_addresses, quarantine, receive_many
+    from channels.email.receive import Tally, own_addresses, receive_many
+    from helpdesk.inbound.pipeline import quarantine
     from helpdesk.files import store_blob
 
     found = find_mail(paths)
@@ -328,8 +316,8 @@ async def import_files(sessions, paths: list[Path], *, settings: Settings, progr
                 raws.append(item.load())
             except OSError as error:
                 # unreadable on disk: nothing to keep but the fact, so quarantine a note of it
-                ref = store_blob(settings.raw_mail_dir, f"unreadable: {item.label}".encode())
-                await quarantine(sessions, ref, f"{item.label}: {error}", account=None)
+                ref = store_blob(settings.raw_dir, f"unreadable: {item.label}".encode())
+                await quarantine(sessions, "email", ref, f"{item.label}: {error}", account=None)
                 summary.quarantined += 1
         for outcome in await receive_many(sessions, raws, settings=settings, account=None, own=own):
             summary.add(outcome)
@@ -349,53 +337,10 @@ def import_mail(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> N
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=as_json) as progress:
-        summary = run(_with_sessions(settings, lambda s: import_files(s, list(paths), settings=settings,
+        summary = run(with_database(settings, lambda s: import_files(s, list(paths), settings=settings,
                                                                       progress=progress)))
     if as_json:
         click.echo(json.dumps(summary.as_dict()))
     else:
         err.print(f"{summary.ingested} ingested ({summary.tickets_created} new tickets), "
                   f"{summary.duplicates} duplicates, {summary.quarantined} quarantined")
-
-
-# --------------------------------------------------------------------------- quarantine
-
-@click.group()
-def quarantine() -> None:
-    """Inbound mail that could not be ingested: kept with its reason."""
-
-
-@quarantine.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include resolved entries.")
-@click.pass_context
-def quarantine_list(ctx: click.Context, show_all: bool) -> None:
-    async def work(sessions):
-        query = select(QuarantinedMessage).order_by(QuarantinedMessage.id)
-        if not show_all:
-            query = query.where(QuarantinedMessage.resolved_at.is_(None))
-        async with sessions() as session:
-            return list(await session.scalars(query))
-
-    rows = run(_with_sessions(settings_of(ctx), work))
-    table = Table("id", "received", "account", "reason", "raw", "resolved")
-    for row in rows:
-        table.add_row(str(row.id), row.received_at.isoformat(timespec="seconds"), row.account or "-", row.reason,
-                      row.raw_ref[:12], f"ticket {row.resolved_ticket_id}" if row.resolved_at else "")
-    out.print(table)
-
-
-@quarantine.command("reingest")
-@click.argument("quarantine_id", type=int)
-@click.pass_context
-def quarantine_reingest(ctx: click.Context, quarantine_id: int) -> None:
-    """Try a quarantined message again."""
-    from channels.email.receive import NotQuarantined, reingest
-
-    settings = settings_of(ctx)
-    try:
-        outcome = run(_with_sessions(settings, lambda s: reingest(s, quarantine_id, settings=settings)))
-    except NotQuarantined as error:
-        raise CliError(str(error)) from None
-    if outcome.status == "quarantined":
-        raise CliError(f"still failing; see `helpdesk quarantine list` (id {outcome.quarantine_id})")
-    err.print(f"ingested into ticket {outcome.result.ticket_id}")

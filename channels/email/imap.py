@@ -30,7 +30,7 @@ from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.receive import Tally, own_addresses, receive_many
-from helpdesk.db import make_engine, make_session_factory
+from helpdesk import db
 from helpdesk.files import store_blob
 from helpdesk.models import Mailbox, Message, utcnow
 from helpdesk.settings import Settings
@@ -378,9 +378,18 @@ class IdleSupervisor:
             self._thread.join(timeout)
 
     def _supervise(self) -> None:
+        # one event loop for the supervisor's life, so its database engine is made once (helpdesk.db)
+        loop = asyncio.new_event_loop()
+        try:
+            self._supervise_on(loop)
+        finally:
+            loop.run_until_complete(db.dispose_sessions())
+            loop.close()
+
+    def _supervise_on(self, loop: asyncio.AbstractEventLoop) -> None:
         while not self._stop.is_set():
             try:
-                wanted = asyncio.run(self._idle_mailboxes())
+                wanted = loop.run_until_complete(self._idle_mailboxes())
             except Exception:  # noqa: BLE001 - the database may be briefly away; try again next round
                 log.exception("IMAP supervisor could not list mailboxes")
                 wanted = set(self._listeners)
@@ -396,19 +405,15 @@ class IdleSupervisor:
             self._stop.wait(self.refresh_seconds)
 
     async def _idle_mailboxes(self) -> set[int]:
-        engine = make_engine(self.settings)
-        try:
-            async with make_session_factory(engine)() as session:
-                return set(await session.scalars(
-                    select(Mailbox.id).where(Mailbox.active.is_(True), Mailbox.use_idle.is_(True),
-                                             Mailbox.imap_host.is_not(None))
-                ))
-        finally:
-            await engine.dispose()
+        async with db.sessions(self.settings)() as session:
+            return set(await session.scalars(
+                select(Mailbox.id).where(Mailbox.active.is_(True), Mailbox.use_idle.is_(True),
+                                         Mailbox.imap_host.is_not(None))
+            ))
 
 
 class _Listener(threading.Thread):
-    """One mailbox: poll, IDLE until mail arrives, poll again; its own event loop and engine."""
+    """One mailbox: poll, IDLE until mail arrives, poll again; its own event loop (and so its own engine)."""
 
     def __init__(self, settings: Settings, mailbox_id: int, fallback_seconds: float) -> None:
         super().__init__(name=f"imap-idle-{mailbox_id}", daemon=True)
@@ -421,8 +426,7 @@ class _Listener(threading.Thread):
         asyncio.run(self._listen())
 
     async def _listen(self) -> None:
-        engine = make_engine(self.settings)
-        reader = MailboxReader(make_session_factory(engine), self.mailbox_id, settings=self.settings, stop=self.stop)
+        reader = MailboxReader(db.sessions(self.settings), self.mailbox_id, settings=self.settings, stop=self.stop)
         failures = 0
         try:
             while not self.stop.is_set():
@@ -441,7 +445,7 @@ class _Listener(threading.Thread):
                     await asyncio.to_thread(self.stop.wait, delay)
         finally:
             await reader.close()
-            await engine.dispose()
+            await db.dispose_sessions()
 
 
 def _quietly(call) -> None:

@@ -12,7 +12,8 @@ from email import policy
 import pytest
 from sqlalchemy import func, select as sql_select
 
-from channels.email import imap, receive
+from channels.email import imap
+from helpdesk.inbound import pipeline
 from channels.email.imap import IdleSupervisor, MailboxReader
 from helpdesk.tickets import outbox
 from helpdesk.files import blob_path
@@ -224,11 +225,11 @@ async def test_bad_message_is_quarantined_while_the_rest_are_ingested(
     async with sessions() as session:
         quarantined = await session.scalar(sql_select(QuarantinedMessage))
     assert quarantined.reason == "ValueError: cannot store this one" and quarantined.account == "support@shop.test"
-    assert b"poison pill" in blob_path(settings.raw_mail_dir, quarantined.raw_ref).read_bytes()
+    assert b"poison pill" in blob_path(settings.raw_dir, quarantined.raw_ref).read_bytes()
     assert (await poll(sessions, mailbox, settings)).quarantined == 0  # the poller moved on
 
     fix()  # the bug is fixed: re-ingest
-    outcome = await receive.reingest(sessions, quarantined.id, settings=settings)
+    outcome = await pipeline.reingest(sessions, quarantined.id, settings=settings)
     assert outcome.status == "ingested"
     async with sessions() as session:
         row = await session.get(QuarantinedMessage, quarantined.id)
