@@ -10,7 +10,7 @@ from sqlalchemy import select
 from helpdesk.channel import Identity, InboundMessage, ThreadKeys
 from helpdesk.staff.agents import create_agent, ensure_team
 from helpdesk.customers import identities
-from helpdesk.db import make_engine, make_session_factory
+from helpdesk import db
 from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Agent, BusinessCalendar, Message, Order, OrderItem, SlaPolicy, Ticket
 from helpdesk.settings import Settings
@@ -74,8 +74,7 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                     progress: bool = False) -> tuple[str, str]:
     """Seed (or complete) the demo data set; returns the demo admin's (email, password)."""
     rng = random.Random(42)
-    engine = make_engine(settings)
-    sessions = make_session_factory(engine)
+    sessions = db.sessions(settings)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     try:
         async with sessions() as session:
@@ -192,5 +191,5 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
             if progress and (n + 1) % 50 == 0:
                 print(f"demo: {n + 1}/{tickets} conversations", flush=True)
     finally:
-        await engine.dispose()
+        await db.dispose_sessions()
     return DEMO_LOGIN
