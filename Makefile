@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PORT   ?= 8000
 
 .PHONY: demo test system-packages bench
 
@@ -15,7 +16,7 @@ system-packages:
 	bash .ci/system-packages
 
 demo: $(BIN)/helpdesk
-	$(BIN)/helpdesk serve --demo
+	$(BIN)/helpdesk serve --demo --port $(PORT)
 
 test: system-packages $(BIN)/helpdesk
 	$(BIN)/pytest -q -p no:cacheprovider

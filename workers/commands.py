@@ -3,7 +3,9 @@ and `scheduler`. This is the composition root: it wires the channel adapters (`c
 and the Dramatiq workers into the core's web app."""
 from __future__ import annotations
 
+import errno
 import signal
+import socket
 import threading
 
 import click
@@ -59,33 +61,47 @@ def register(cli: click.Group) -> None:
     @click.pass_context
     def serve(ctx, host: str, port: int, demo: bool, no_worker: bool) -> None:
         """Run the web app with an in-process worker and schedule (applies migrations first)."""
-        import uvicorn
-
-        from channels.registry import install_adapters
-        from helpdesk.app import create_app
-
         settings = settings_of(ctx)
-        install_adapters(settings)
-        run(_upgrade(settings))
-        login = None
-        if demo:
-            from helpdesk.tools.demo import seed_demo
-
-            login = run(seed_demo(settings, progress=True))
         in_process = settings.broker_url is None
         if in_process and no_worker:
             raise CliError("--no-worker needs HELPDESK_BROKER_URL: without a broker nobody would run the jobs")
-        stop = start_background_services(settings, worker=in_process or not no_worker, scheduler=in_process,
-                                         listen=in_process)
-        url = f"http://{host}:{port}"
-        console.print(f"[bold green]Helpdesk[/] running at [link={url}/console]{url}/console[/link] "
-                      f"(database: {'SQLite ' + str(settings.sqlite_path) if settings.is_sqlite else 'PostgreSQL'})")
-        if login:
-            console.print(f"Sign in as [bold]{login[0]}[/] with password [bold]{login[1]}[/]")
+        listening = _bind(host, port)  # before anything starts: a busy port is one line, not a traceback
+        # uvicorn ends on SIGTERM by raising it again once it has stopped serving: through the
+        # `finally` below, so the worker, the schedule and the demo's mail sink stop too
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+        stops = [listening.close]
         try:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+            import uvicorn
+
+            from channels.registry import install_adapters
+            from helpdesk.app import create_app
+
+            install_adapters(settings)
+            run(_upgrade(settings))
+            login = sink = None
+            if demo:
+                from channels.email.sink import MailSink
+                from helpdesk.tools.demo import seed_demo
+
+                sink = MailSink(settings.data_dir / "demo-outbox")
+                sink.start()
+                stops.append(sink.stop)
+                login = run(seed_demo(settings, progress=True, mail_relay=(sink.host, sink.port)))
+            stops.append(start_background_services(settings, worker=in_process or not no_worker,
+                                                   scheduler=in_process, listen=in_process))
+            url = f"http://{host}:{port}"
+            console.print(f"[bold green]Helpdesk[/] running at [link={url}/console]{url}/console[/link] "
+                          f"(database: {'SQLite ' + str(settings.sqlite_path) if settings.is_sqlite else 'PostgreSQL'})")
+            if login:
+                console.print(f"Sign in as [bold]{login[0]}[/] with password [bold]{login[1]}[/]")
+            if sink:
+                console.print(f"Replies go to a local mail sink on {sink.host}:{sink.port}, not to the customers; "
+                              f"each one is kept as an .eml file in {sink.folder.resolve()}", soft_wrap=True)
+            config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+            uvicorn.Server(config).run(sockets=[listening])
         finally:
-            stop()
+            for stop in reversed(stops):
+                stop()
 
     @cli.command()
     @click.option("--threads", default=4, show_default=True, type=int)
@@ -129,6 +145,21 @@ def register(cli: click.Group) -> None:
             build_scheduler(blocking=True).start()
         finally:
             supervisor.stop()  # each listener commits the batch it is ingesting, then ends
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The web server's listening socket, bound now and handed to uvicorn later (no window for
+    another process to take the port in between)."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restart past TIME_WAIT
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be opened ({error.strerror})"
+        raise CliError(f"port {port} on {host} {reason}: stop what runs there or choose another port "
+                       f"(helpdesk serve --port N, make demo PORT=N)") from None
+    return listening
 
 
 def _raise_system_exit(*_) -> None:

@@ -179,6 +179,8 @@ def backoff_seconds(attempt: int) -> float:
 async def _record_failure(session: AsyncSession, message: Message, error: str, retryable: bool, settings: Settings) -> str:
     message.delivery_error = error[:2000]
     message.updated_at = utcnow()
+    ticket = await session.get(Ticket, message.ticket_id)  # loaded already: for the log line
+    where = f"ticket {ticket.number or ticket.id}: {message.channel} message {message.id}"
     if retryable and message.delivery_attempts < settings.outbox_max_attempts:
         delay = backoff_seconds(message.delivery_attempts)
         message.delivery_status = "queued"
@@ -186,10 +188,12 @@ async def _record_failure(session: AsyncSession, message: Message, error: str, r
         await session.commit()
         enqueue(message.id, delay)
         status = "queued"
+        log.warning("%s not delivered (attempt %s, next in %.0f s): %s", where, message.delivery_attempts, delay, error)
     else:
         message.delivery_status = "failed"
         await session.commit()
         status = "failed"
+        log.warning("%s failed, not retried: %s", where, error)
     live.publish(live.ticket_channel(message.ticket_id), {"event": "message.delivery", "message_id": message.id, "status": status})
     return status
 

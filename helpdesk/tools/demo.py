@@ -12,10 +12,12 @@ from helpdesk.staff.agents import create_agent, ensure_team
 from helpdesk.customers import identities
 from helpdesk import db
 from helpdesk.inbound.ingest import ingest
-from helpdesk.models import Agent, BusinessCalendar, Message, Order, OrderItem, SlaPolicy, Ticket
+from helpdesk.inbound.mailboxes import add_mailbox, edit_mailbox
+from helpdesk.models import Agent, BusinessCalendar, Mailbox, Message, Order, OrderItem, SlaPolicy, Ticket
 from helpdesk.settings import Settings
 
 DEMO_LOGIN = ("admin@demo.test", "demo-password")
+DEMO_MAILBOX = "support@demo.test"  # the address the demo's email tickets came in at
 AGENTS = [
     ("admin@demo.test", "Alex Admin", "admin"),
     ("lena@demo.test", "Lena Lead", "lead"),
@@ -70,14 +72,28 @@ def _demo_customer(sync_session, name: str, senders: list[Identity]) -> int:
     return customer.id
 
 
+async def send_demo_mail_through(session, host: str, port: int) -> None:
+    """The demo mailbox sends through this SMTP server (`serve --demo`'s local sink, on a new port
+    each run): added on the first run, pointed at the new port on the next. It reads no IMAP."""
+    sending = {"smtp_host": host, "smtp_port": str(port), "smtp_security": "none"}
+    mailbox_id = await session.scalar(select(Mailbox.id).where(Mailbox.address == DEMO_MAILBOX))
+    if mailbox_id is None:
+        await add_mailbox(session, {"address": DEMO_MAILBOX, "name": "Demo Tea Shop", **sending})
+    else:
+        await edit_mailbox(session, mailbox_id, {**sending, "active": True})
+
+
 async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 220,
-                    progress: bool = False) -> tuple[str, str]:
-    """Seed (or complete) the demo data set; returns the demo admin's (email, password)."""
+                    progress: bool = False, mail_relay: tuple[str, int] | None = None) -> tuple[str, str]:
+    """Seed (or complete) the demo data set; returns the demo admin's (email, password).
+    With a `mail_relay` (host, port), the demo mailbox sends its replies through it."""
     rng = random.Random(42)
     sessions = db.sessions(settings)
     now = datetime.now(timezone.utc).replace(microsecond=0)
     try:
         async with sessions() as session:
+            if mail_relay:
+                await send_demo_mail_through(session, *mail_relay)
             team_id = await ensure_team(session, "Support")
             await session.commit()
             for email, name, role in AGENTS:
@@ -159,7 +175,7 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                         channel=channel, external_id=external_id, sender=sender,
                         subject=subject if channel == "email" else None,
                         text=(body.format(order=order) if turn == 0 else rng.choice(FOLLOW_UPS)), html=None,
-                        attachments=[], received_at=at, account="support@demo.test" if channel == "email" else None,
+                        attachments=[], received_at=at, account=DEMO_MAILBOX if channel == "email" else None,
                         thread_keys=ThreadKeys(in_reply_to=previous_id,
                                                platform_thread_id=None if channel == "email" else f"demo-thread-{n}"))
                     async with sessions() as session:

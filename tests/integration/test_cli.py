@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import PG_ADMIN_URL, free_port, missing_component, port_open, run_sync
+from tests.support.processes import stop, wait_until_serving
 
 HELPDESK = [sys.executable, "-m", "helpdesk"]
 
@@ -115,26 +116,15 @@ def test_serve_answers_healthz_and_login_page(cli_env, tmp_path):
     process = subprocess.Popen([*HELPDESK, "serve", "--port", str(port)], env=cli_env, cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"serve did not come up: {process.stderr.read() if process.poll() is not None else 'timeout'}")
-                time.sleep(0.3)
+        health = wait_until_serving(process, f"http://127.0.0.1:{port}",
+                                    lambda: process.stderr.read() if process.poll() is not None else "timeout")
         assert health.status_code == 200 and health.json()["database"] == "ok"
         login = httpx.get(f"http://127.0.0.1:{port}/console/login")
         assert login.status_code == 200 and 'name="password"' in login.text
         console_page = httpx.get(f"http://127.0.0.1:{port}/console/", follow_redirects=False)
         assert console_page.status_code in (302, 303, 307) and "/console/login" in console_page.headers["location"]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, signal.SIGINT, timeout=20)
 
 
 def test_mail_poll_on_sigterm_commits_the_batch_in_progress_and_exits_0(cli_env, tmp_path, dovecot):

@@ -134,6 +134,22 @@ async def test_non_retryable_failure_ends_failed_with_the_error(session, session
     assert len(enqueued) == 1  # no retry was scheduled
 
 
+async def test_delivery_failures_are_logged_with_the_ticket_and_the_reason(session, sessions, settings, enqueued,
+                                                                            caplog):
+    helpdesk.channel.register_sender(StubSender("email", fail_times=2, retryable=True))
+    settings = settings.with_(outbox_max_attempts=2)
+    message_id = await a_queued_reply(session, settings)
+    ticket_number = (await row(sessions, message_id)).ticket_id  # number = id for tickets made here
+    with caplog.at_level("WARNING", logger="helpdesk.tickets.outbox"):
+        await outbox.deliver(session, message_id, settings=settings)
+        await make_due(session, message_id)
+        await outbox.deliver(session, message_id, settings=settings)
+    retried, failed = [r.getMessage() for r in caplog.records]
+    assert retried == (f"ticket {ticket_number}: email message {message_id} not delivered "
+                       f"(attempt 1, next in 10 s): stub failure on demand")
+    assert failed == f"ticket {ticket_number}: email message {message_id} failed, not retried: stub failure on demand"
+
+
 async def test_channel_without_a_sender_fails_with_a_clear_error(session, sessions, settings, enqueued):
     helpdesk.channel._senders.pop("email", None)
     message_id = await a_queued_reply(session, settings)
