@@ -10,12 +10,14 @@ from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException, MethodNotAllowedException, NotAuthorizedException, NotFoundException, PermissionDeniedException,
+)
 from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from litestar.response import Redirect, Template
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
@@ -25,6 +27,7 @@ from helpdesk import __version__, live
 from helpdesk import db
 from helpdesk.paths import static_dir, templates_dir
 from helpdesk.settings import Settings
+from helpdesk.web.console import errors as console_errors
 from helpdesk.web.console.pages import register_template_helpers
 from helpdesk.web.console.router import console_router
 from helpdesk.web.health import healthz
@@ -39,20 +42,9 @@ async def root() -> Redirect:
     return Redirect("/console")
 
 
-def _console_auth_handler(request: Request, exc: NotAuthorizedException) -> Response:
-    """A browser hitting a console page unsigned goes to the login page; htmx gets a redirect header."""
-    if request.url.path.startswith("/console"):
-        target = f"/console/login?next={request.url.path}"
-        if request.headers.get("hx-request"):
-            return Response("", status_code=401, headers={"HX-Redirect": target})
-        return Redirect(target)
-    return Response({"detail": str(exc.detail)}, status_code=401)
-
-
-def _forbidden_handler(request: Request, exc: PermissionDeniedException) -> Response:
-    if request.url.path.startswith("/console") and not request.headers.get("hx-request"):
-        return Template("console/forbidden.html", context={"reason": exc.detail}, status_code=403)
-    return Response({"detail": str(exc.detail)}, status_code=403)
+def _json_error(request: Request, exc: HTTPException) -> Response:
+    """Outside the console (webhooks, the API): the error as JSON. The console router has its own."""
+    return Response({"detail": str(exc.detail)}, status_code=exc.status_code)
 
 
 def _session_store(settings: Settings):
@@ -145,8 +137,10 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
         template_config=TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine,
                                        engine_callback=register_template_helpers),
         openapi_config=OpenAPIConfig(title="Helpdesk API", version=__version__, path="/schema"),
-        exception_handlers={NotAuthorizedException: _console_auth_handler,
-                            PermissionDeniedException: _forbidden_handler},
+        # an address no route matches never reaches the console router's handlers
+        exception_handlers={NotAuthorizedException: _json_error, PermissionDeniedException: _json_error,
+                            NotFoundException: console_errors.unknown_console_path,
+                            MethodNotAllowedException: console_errors.unknown_console_path},
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,

@@ -7,8 +7,23 @@ from sqlalchemy import JSON, DateTime, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 
+# Row ids are INTEGER: 32 bits on PostgreSQL. A larger number from a URL or a form names no row,
+# and must be answered as such before it reaches the database (which would fail on it).
+MAX_ID = 2**31 - 1
+MAX_BIGINT = 2**63 - 1  # BIGINT columns (a ticket's number)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def parse_id(text: str | None, *, limit: int = MAX_ID) -> int | None:
+    """A row id typed or posted as text, or None when it is not a number or cannot be a row's id."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= limit else None
 
 
 class UTCDateTime(TypeDecorator):

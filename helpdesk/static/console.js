@@ -1,5 +1,6 @@
 // Small console behaviours htmx does not cover: reply/note mode styling, opening a ticket at
-// its newest message, keeping the open ticket's queue row highlighted, tidy filter URLs.
+// its newest message, keeping the open ticket's queue row highlighted, tidy filter URLs,
+// canned responses inserted at the cursor, errors the server placed shown.
 (function () {
   "use strict";
 
@@ -36,6 +37,32 @@
       var value = params.get ? params.get(key) : params[key];
       if (value === "") { if (params.delete) params.delete(key); else delete params[key]; }
     });
+  });
+
+  // at the cursor, replacing any selection; execCommand keeps the browser's undo history (and fires
+  // "input", which presence.js hears as typing), setRangeText is the fallback where it is gone
+  function insertAtCursor(box, text) {
+    box.focus();
+    if (!document.execCommand("insertText", false, text)) {
+      box.setRangeText(text, box.selectionStart, box.selectionEnd, "end");
+      box.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (event.target.id === "canned-select" && xhr.status === 200) {
+      // a canned response, filled in as plain text: into the draft where the agent is writing
+      event.detail.shouldSwap = false;
+      var box = document.getElementById("reply-body");
+      var error = document.getElementById("canned-error");
+      if (box) insertAtCursor(box, xhr.responseText);
+      if (error) { error.hidden = true; error.textContent = ""; }
+    } else if (xhr.status >= 400 && xhr.getResponseHeader("HX-Retarget")) {
+      // an error the server placed (#console-alert, a field's message): htmx drops 4xx/5xx bodies unless told
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
   });
 
   document.addEventListener("DOMContentLoaded", showLatest);

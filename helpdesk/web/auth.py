@@ -26,6 +26,8 @@ async def current_agent(request: Request, db: AsyncSession) -> Agent:
         for guard in request.route_handler.resolve_guards():
             await guard(request, request.route_handler)
     request.scope["state"]["agent_role"] = agent.role
+    # plain values for an error page, which renders after the request's database session is gone
+    request.scope["state"]["console_agent"] = {"id": agent.id, "name": agent.name, "role": agent.role}
     return agent
 
 

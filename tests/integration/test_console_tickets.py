@@ -99,12 +99,18 @@ async def test_canned_response_fills_placeholders_in_a_sandbox(client, shop, ses
     token = await sign_in(client, "agent")
     ticket_id = shop.ticket_ids[0]
     number = await session.scalar(select(Ticket.number).where(Ticket.id == ticket_id))
-    response = await client.post(f"/console/tickets/{ticket_id}/canned", headers=htmx("reply-body-wrap", token),
-                                 data={"canned_id": str(ids["Hello"]), "body": ""})
-    assert f"Hi Ann, about #{number}. Bea Agent" in response.text
-    evil = await client.post(f"/console/tickets/{ticket_id}/canned", headers=htmx("reply-body-wrap", token),
-                             data={"canned_id": str(ids["Evil"]), "body": "draft"})
-    assert "mro" not in evil.text.split("</textarea>")[0] and "draft" in evil.text
+    # the text alone, plain: the browser inserts it at the cursor, so the draft never leaves the page
+    response = await client.post(f"/console/tickets/{ticket_id}/canned", headers=htmx("canned-select", token),
+                                 data={"canned_id": str(ids["Hello"])})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    assert response.text == f"Hi Ann, about #{number}. Bea Agent"
+    evil = await client.post(f"/console/tickets/{ticket_id}/canned", headers=htmx("canned-select", token),
+                             data={"canned_id": str(ids["Evil"])})
+    assert evil.status_code == 400 and evil.headers["hx-retarget"] == "#canned-error"
+    assert 'id="canned-error"' in evil.text and "does not render" in evil.text and "&lt;class" not in evil.text
+    gone = await client.post(f"/console/tickets/{ticket_id}/canned", headers=htmx("canned-select", token),
+                             data={"canned_id": "987654"})
+    assert gone.status_code == 400 and "no longer exists" in gone.text
 
 
 def test_canned_render_refuses_unknown_placeholders_and_python_internals():

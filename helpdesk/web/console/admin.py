@@ -14,6 +14,7 @@ from helpdesk.tickets import canned_responses
 from helpdesk.inbound import mailboxes
 from helpdesk.staff import directory as staff
 from helpdesk.models import ROLES, Agent
+from helpdesk.models.base import parse_id
 from helpdesk.web.auth import admin_only
 from helpdesk.web.console.pages import FORM, render
 
@@ -41,7 +42,7 @@ class AgentForm:
 
     @property
     def team(self) -> int | str | None:
-        return "none" if self.team_id == "none" else int(self.team_id) if self.team_id.isdigit() else None
+        return "none" if self.team_id == "none" else parse_id(self.team_id)
 
     @property
     def is_active(self) -> bool | None:
@@ -115,7 +116,7 @@ class AdminController(Controller):
         try:
             created = await agent_service.create_agent(
                 db, email=data.email, name=data.name, role=data.role or "agent", password=data.password,
-                team_id=int(data.team_id) if data.team_id.isdigit() else None,
+                team_id=parse_id(data.team_id),
             )
         except agent_service.AgentError as exc:
             context = await self._agents_context(db, agent, error=exc, failed_form="new-agent-form",
@@ -150,7 +151,7 @@ class AdminController(Controller):
     @post("/teams/{team_id:int}", name="admin_team_update")
     async def update_team(self, request: HTMXRequest, db: AsyncSession, agent: Agent, team_id: int,
                           data: Annotated[TeamLeadForm, FORM]) -> Template:
-        lead = int(data.lead_id) if data.lead_id.isdigit() else None
+        lead = parse_id(data.lead_id)
         try:
             team = await agent_service.set_team_lead(db, team_id, lead)
         except agent_service.AgentError as exc:

@@ -14,6 +14,7 @@ from helpdesk.customers import records as customers
 
 from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent
+from helpdesk.models.base import parse_id
 from helpdesk.web.auth import lead_only
 from helpdesk.web.console.pages import FORM, form_rejected, fragment, go, is_htmx, queue_pane, render
 
@@ -26,7 +27,7 @@ class CustomerForm:
 
     @property
     def organization(self) -> int | None:
-        return int(self.organization_id) if self.organization_id.isdigit() else None
+        return parse_id(self.organization_id)
 
 
 @dataclass
@@ -34,10 +35,10 @@ class MergeForm:
     target: str = ""  # the id of the customer to keep
 
     def target_id(self) -> int:
-        raw = self.target.strip()
-        if not raw.isdigit():
+        target = parse_id(self.target)
+        if target is None:
             raise customers.CustomerError("write the id of the customer to merge into", field="target")
-        return int(raw)
+        return target
 
 
 async def _view(db: AsyncSession, customer_id: int, *, all_orders: bool = False) -> customers.CustomerView:
@@ -78,8 +79,9 @@ class CustomerController(Controller):
                       fragments={"workspace": "console/_customer_workspace.html"})
 
     @get("/{customer_id:int}/panel", name="customer_panel")
-    async def panel(self, db: AsyncSession, agent: Agent, customer_id: int, ticket: int | None = None) -> Template:
-        return fragment("console/_customer_panel.html", await _panel_context(db, agent, customer_id, ticket))
+    async def panel(self, db: AsyncSession, agent: Agent, customer_id: int, ticket: str | None = None) -> Template:
+        """The panel beside a ticket (`?ticket=`, its SLA clocks; ignored unless it is this customer's)."""
+        return fragment("console/_customer_panel.html", await _panel_context(db, agent, customer_id, parse_id(ticket)))
 
     @get("/{customer_id:int}/orders", name="customer_orders")
     async def orders(self, db: AsyncSession, agent: Agent, customer_id: int, all: bool = True) -> Template:

@@ -1,4 +1,4 @@
-"""The console's one router: its path, the signed-in guard, the agent, htmx requests, `Vary`.
+"""The console's one router: its path, the signed-in guard, the agent, htmx requests, `Vary`, errors.
 
 Each screen's controller adds only what is its own: a sub-path, a stricter role (admin
 screens, the SLA board). The sign-in form is the one route open to everyone (`PUBLIC`).
@@ -13,6 +13,7 @@ from litestar_htmx import HTMXRequest
 from helpdesk.web.auth import current_agent, signed_in
 from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.customers import CustomerController
+from helpdesk.web.console import errors
 from helpdesk.web.console.live import LiveController
 from helpdesk.web.console.quarantine import QuarantineController
 from helpdesk.web.console.queues import QueueController
@@ -24,10 +25,12 @@ console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, CustomerController, SlaBoardController,
                     AdminController, QuarantineController, LiveController],
-    guards=[signed_in],
+    guards=[signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
     # one URL answers as a page and as an htmx fragment: caches must key on the header
     response_headers=[ResponseHeader(name="Vary", value="HX-Request")],
+    # an error is a console page or, for htmx, a message in view; JSON errors stay outside /console
+    exception_handlers=errors.handlers,
     include_in_schema=False,
 )

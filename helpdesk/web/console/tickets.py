@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.response import File, Template
-from litestar_htmx import HTMXRequest
+from litestar_htmx import HTMXRequest, HTMXTemplate
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,6 +21,7 @@ from helpdesk.tickets import actions as tickets
 from helpdesk.files import blob_path
 from helpdesk.tickets.message_html import content_id_key, sanitise
 from helpdesk.models import Agent, Attachment, Message, Ticket
+from helpdesk.models.base import MAX_BIGINT, parse_id
 from helpdesk.settings import Settings
 from helpdesk.staff import directory as staff
 from helpdesk.web.console.pages import (
@@ -64,9 +65,8 @@ class ReplyForm:
 
 @dataclass
 class CannedForm:
-    """The canned-response select, posted with the draft so far."""
+    """The canned-response select (alone: the browser inserts the text at the cursor, see console.js)."""
 
-    body: str = ""
     canned_id: str = ""
 
 
@@ -95,10 +95,10 @@ class TicketMergeForm:
     target: str = ""  # the number of the ticket to merge into, "#1234" or "1234"
 
     def target_number(self) -> int:
-        raw = self.target.strip().lstrip("#")
-        if not raw.isdigit():
+        number = parse_id(self.target.strip().lstrip("#"), limit=MAX_BIGINT)
+        if number is None:
             raise tickets.TicketError("write the number of the ticket to merge into, like 1234", field="target")
-        return int(raw)
+        return number
 
 
 def _choice(value: str, agent: Agent, *, allow_me: bool = True) -> int | str | None:
@@ -109,8 +109,8 @@ def _choice(value: str, agent: Agent, *, allow_me: bool = True) -> int | str | N
         return "none"
     if value == "me" and allow_me:
         return agent.id
-    if value.isdigit():
-        return int(value)
+    if (chosen := parse_id(value)) is not None:
+        return chosen
     raise tickets.TicketError(f"not a valid choice: {value!r}")
 
 
@@ -220,18 +220,22 @@ class TicketController(Controller):
 
     @post("/tickets/{ticket_id:int}/canned", name="ticket_canned")
     async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int,
-                     data: Annotated[CannedForm, FORM]) -> Template:
-        """Insert a canned response into the draft, placeholders filled for this ticket."""
+                     data: Annotated[CannedForm, FORM]) -> Response | Template:
+        """A canned response filled in for this ticket, as plain text for console.js to insert at the
+        cursor (the draft stays in the browser: text typed while this loads is kept); an error shows
+        beside the select."""
         ticket = await _ticket(db, ticket_id)
-        body, error = data.body, None
-        if data.canned_id.isdigit():
-            try:
-                text = await canned_responses.render_for_ticket(db, int(data.canned_id), ticket, agent_name=agent.name)
-            except canned_responses.CannedResponseError as exc:
-                text, error = None, str(exc)
-            if text is not None:
-                body = f"{body.rstrip()}\n\n{text}" if body.strip() else text
-        return fragment("console/_reply_body.html", {"reply": {"body": body, "error": error}, "ticket": ticket})
+        canned_id = parse_id(data.canned_id)
+        try:
+            text = await canned_responses.render_for_ticket(db, canned_id, ticket, agent_name=agent.name) \
+                if canned_id is not None else None
+            error = None if text is not None else "that canned response no longer exists; reload to see the list"
+        except canned_responses.CannedResponseError as exc:
+            error = str(exc)
+        if error is None:
+            return Response(text, media_type=MediaType.TEXT, status_code=200)
+        return HTMXTemplate(template_name="console/_canned_error.html", context={"canned_error": error},
+                            status_code=400, re_target="#canned-error", re_swap="outerHTML")
 
     @post("/tickets/{ticket_id:int}/properties", name="ticket_update")
     async def update(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
