@@ -138,7 +138,7 @@ async def test_signed_out_requests_go_to_the_login_page(app, ids):
                 assert response.status_code in (302, 303, 401), (method, path, response.status_code)
             htmx_response = await client.get(fill(path, ids), headers=htmx()) if method == "GET" else None
             if htmx_response is not None:
-                assert htmx_response.status_code == 401 and "hx-redirect" in htmx_response.headers
+                assert htmx_response.status_code == 401 and htmx_response.headers["hx-retarget"] == "#console-alert"
 
 
 @pytest.mark.parametrize("role", ["agent", "lead", "admin"])

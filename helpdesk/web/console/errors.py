@@ -106,11 +106,9 @@ def console_error(request: HTMXRequest, exc: Exception) -> Response:
     if error.status_code >= 500:
         log.exception("console error on %s %s", request.method, request.url.path, exc_info=exc)
     htmx = bool(request.htmx) and not request.htmx.history_restore_request
-    if error.status_code == 401:
-        if not htmx:
-            return Redirect(_sign_in_url(request), headers=VARY)
-        if request.method == "GET":  # a link or a load: nothing typed to lose, go and sign in
-            return Response("", status_code=401, headers={"HX-Redirect": _sign_in_url(request), **VARY})
+    if error.status_code == 401 and not htmx:
+        return Redirect(_sign_in_url(request), headers=VARY)
+    # htmx never leaves the page on a 401: a live update's re-fetch would take a draft with it
     agent = request.scope.get("state", {}).get("console_agent")
     context = {"error": error, "agent": agent, "sign_in_url": _sign_in_url(request) if error.status_code == 401 else None}
     if htmx:
