@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 
 from litestar import Litestar, Request, Response, get
@@ -13,10 +14,9 @@ from litestar.di import Provide
 from litestar.exceptions import (
     HTTPException, MethodNotAllowedException, NotAuthorizedException, NotFoundException, PermissionDeniedException,
 )
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -31,10 +31,17 @@ from helpdesk.web.console import errors as console_errors
 from helpdesk.web.console.pages import register_template_helpers
 from helpdesk.web.console.router import console_router
 from helpdesk.web.health import healthz
+from helpdesk.web.metrics import MetricsController
 from helpdesk.web.public import PublicEndpoints, endpoints
+from helpdesk.web.sessions import ConsoleSessionConfig, sweep_expired
 
 # Routes that outsiders call with their own authentication (signatures, tokens), not our forms.
-CSRF_EXEMPT = ["/webhooks", "/api", "/chat", "/healthz", "/metrics"]
+# Litestar searches these patterns anywhere in the path: each is anchored at the start, so a
+# future `/console/admin/api-keys` is not exempt.
+CSRF_EXEMPT = ["^/webhooks/", "^/api/", "^/chat/", "^/healthz$", "^/metrics$"]
+SESSION_SWEEP_SECONDS = 3600
+
+log = logging.getLogger(__name__)
 
 
 @get("/", include_in_schema=False)
@@ -57,6 +64,16 @@ def _session_store(settings: Settings):
     return FileStore(path=settings.data_dir / "sessions")
 
 
+async def _sweep_sessions(store) -> None:
+    """Expired sessions leave the file store hourly (an abandoned browser never comes back for its own)."""
+    while True:
+        try:
+            await sweep_expired(store)
+        except Exception:  # noqa: BLE001 - a failed sweep is retried next hour; the app goes on
+            log.exception("sweeping expired sessions failed")
+        await asyncio.sleep(SESSION_SWEEP_SECONDS)
+
+
 def _channels_backend(settings: Settings):
     if settings.redis_url:
         from litestar.channels.backends.redis import RedisChannelsPubSubBackend
@@ -74,6 +91,7 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
     state = State({"settings": settings, "channels": channels})
 
     app_loop: list[asyncio.AbstractEventLoop] = []
+    sweeper: list[asyncio.Task] = []
 
     def _publish(name: str, event: dict) -> None:
         # the in-process worker publishes from its own thread; channels' queue belongs to the app's loop
@@ -98,8 +116,11 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
             await upgrade(state.engine)
         app_loop.append(asyncio.get_running_loop())
         live.add_publisher(_publish)
+        sweeper.append(asyncio.create_task(_sweep_sessions(app.stores.get("sessions"))))
 
     async def on_shutdown(app: Litestar) -> None:
+        for task in sweeper:
+            task.cancel()
         live.remove_publisher(_publish)
         await db.dispose_sessions()
 
@@ -115,7 +136,7 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
         route_handlers=[
             root,
             healthz,
-            PrometheusController,
+            MetricsController,
             create_static_files_router(path="/static", directories=[static_dir()], name="static"),
             console_router,
             *(endpoints if public is None else public).route_handlers(),
@@ -123,7 +144,7 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
         plugins=[HTMXPlugin(), channels],
         middleware=[
-            ServerSideSessionConfig(
+            ConsoleSessionConfig(
                 key="helpdesk_session", max_age=12 * 3600, secure=secure, samesite="lax", httponly=True,
                 store="sessions",
             ).middleware,

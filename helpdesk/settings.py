@@ -21,6 +21,7 @@ class Settings:
     outbox_max_attempts: int = 6
     outbox_stale_seconds: int = 60
     debug: bool = False
+    metrics_token: str | None = None  # /metrics answers loopback clients, and others that send it as a bearer token
     extra: dict = field(default_factory=dict)
 
     @property
@@ -84,4 +85,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         mail_domain=env.get("HELPDESK_MAIL_DOMAIN", "helpdesk.localhost"),
         reopen_window_days=int(env.get("HELPDESK_REOPEN_WINDOW_DAYS", "7")),
         debug=env.get("HELPDESK_DEBUG", "") in ("1", "true", "yes"),
+        metrics_token=env.get("HELPDESK_METRICS_TOKEN") or None,
     )

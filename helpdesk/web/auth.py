@@ -1,6 +1,8 @@
 """Who is signed in, and what their role lets them do: checked on every console route."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -8,6 +10,7 @@ from litestar.handlers import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import Agent
+from helpdesk.web.sessions import renew_session
 
 ROLE_RANK = {"agent": 1, "lead": 2, "admin": 3}
 PUBLIC = "exclude_from_auth"  # a route handler's opt key (Litestar's own name for it): open to everyone
@@ -23,6 +26,7 @@ async def current_agent(request: Request, db: AsyncSession) -> Agent:
         # an admin changed this agent's role since sign-in: the guards (which read the
         # session) ran on the old role, so record the new one and check them again
         request.session["role"] = agent.role
+        renew_session(request)  # privileges changed: a new session id, as at sign-in
         for guard in request.route_handler.resolve_guards():
             await guard(request, request.route_handler)
     request.scope["state"]["agent_role"] = agent.role
@@ -51,3 +55,28 @@ def requires_role(minimum: str):
 signed_in = requires_role("agent")
 lead_only = requires_role("lead")
 admin_only = requires_role("admin")
+
+
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(connection: ASGIConnection, _handler: BaseRouteHandler) -> None:
+    """Guard: a state-changing console request must come from our own pages. Browsers send
+    `Origin` (or at least `Referer`) with a form post; a cross-site one is refused even when its
+    CSRF token would pass. A request with neither (an old client, a script) relies on the token."""
+    if connection.scope.get("method", "GET") in _SAFE_METHODS:
+        return
+    origin = connection.headers.get("origin")
+    if origin == "null":  # a sandboxed frame or a redirect chain across sites
+        raise PermissionDeniedException("cross-site request refused: Origin null")
+    claimed = origin or connection.headers.get("referer")
+    if not claimed:
+        return
+    allowed = {_origin_of(str(connection.base_url)), _origin_of(connection.app.state.settings.base_url)}
+    if _origin_of(claimed) not in allowed:
+        raise PermissionDeniedException(f"cross-site request refused: Origin {_origin_of(claimed)}")

@@ -10,7 +10,7 @@ from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar_htmx import HTMXRequest
 
-from helpdesk.web.auth import current_agent, signed_in
+from helpdesk.web.auth import current_agent, same_origin, signed_in
 from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
@@ -25,7 +25,7 @@ console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, CustomerController, SlaBoardController,
                     AdminController, QuarantineController, LiveController],
-    guards=[signed_in, errors.ids_in_range],
+    guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
     # one URL answers as a page and as an htmx fragment: caches must key on the header

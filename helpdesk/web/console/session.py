@@ -11,6 +11,7 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff.agents import authenticate
+from helpdesk.web.sessions import renew_session
 from helpdesk.web.auth import PUBLIC
 from helpdesk.web.console.pages import FORM
 
@@ -49,6 +50,7 @@ class SessionController(Controller):
             )
         request.clear_session()
         request.set_session({"agent_id": agent.id, "role": agent.role, "name": agent.name})
+        renew_session(request)  # a fresh server-made id: an id planted before sign-in is worth nothing
         return Redirect(_safe_next(data.next))
 
     @post("/logout")
