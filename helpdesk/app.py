@@ -74,6 +74,17 @@ async def _sweep_sessions(store) -> None:
         await asyncio.sleep(SESSION_SWEEP_SECONDS)
 
 
+def _throttle_store(settings: Settings):
+    """Failed sign-in counts: shared through Redis when several web processes run."""
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        return RedisStore.with_client(url=settings.redis_url, namespace="helpdesk-throttle")
+    from litestar.stores.memory import MemoryStore
+
+    return MemoryStore()
+
+
 def _channels_backend(settings: Settings):
     if settings.redis_url:
         from litestar.channels.backends.redis import RedisChannelsPubSubBackend
@@ -150,7 +161,7 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
             ).middleware,
             PrometheusConfig(app_name="helpdesk", prefix="helpdesk", group_path=True).middleware,
         ],
-        stores={"sessions": _session_store(settings)},
+        stores={"sessions": _session_store(settings), "throttle": _throttle_store(settings)},
         csrf_config=CSRFConfig(
             secret=settings.secret_key, cookie_name="helpdesk_csrf", header_name="x-csrftoken",
             cookie_secure=secure, cookie_samesite="lax", exclude=CSRF_EXEMPT,

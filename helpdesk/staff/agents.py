@@ -1,11 +1,13 @@
 """Agents: creation and sign-in checks."""
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import ROLES, Agent, Team, utcnow
-from helpdesk.staff.passwords import hash_password, needs_rehash, verify_password
+from helpdesk.staff.passwords import check_password, hash_password, needs_rehash
 
 
 class AgentError(ValueError):
@@ -51,13 +53,11 @@ async def ensure_team(session: AsyncSession, name: str) -> int:
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> Agent | None:
     agent = await session.scalar(select(Agent).where(func.lower(Agent.email) == email.strip().lower()))
-    if agent is None or not agent.active:
-        verify_password(hash_password("timing"), password)  # same work either way: no user enumeration by timing
-        return None
-    if not verify_password(agent.password_hash, password):
+    known = agent is not None and agent.active
+    if not await check_password(agent.password_hash if known else None, password) or not known:
         return None
     if needs_rehash(agent.password_hash):
-        agent.password_hash = hash_password(password)
+        agent.password_hash = await asyncio.to_thread(hash_password, password)
     agent.last_login_at = utcnow()
     await session.commit()
     return agent

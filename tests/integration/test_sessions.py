@@ -72,3 +72,44 @@ async def test_expired_sessions_are_swept_from_the_file_store(tmp_path):
     await sweep_expired(store)
     assert len(list((tmp_path / "sessions").iterdir())) == 1  # the file store names files by a hash of the key
     assert await store.get("fresh") == b"{}"
+
+
+async def test_failed_sign_ins_are_throttled_per_account_alike_for_unknown_accounts(app, shop):
+    async with AsyncTestClient(app=app) as client:
+        for email in ("agent@shop.test", "nobody@shop.test"):
+            statuses = []
+            for _ in range(6):
+                page = await client.get("/console/login")
+                response = await client.post("/console/login", data={
+                    "email": email, "password": "wrong", "_csrf_token": csrf_from(page.text), "next": "/console"})
+                statuses.append(response.status_code)
+            assert statuses == [400] * 5 + [429], (email, statuses)
+            assert "Too many failed sign-ins" in response.text
+        page = await client.get("/console/login")
+        blocked = await client.post("/console/login", data={"email": "agent@shop.test", "password": PASSWORD,
+                                                            "_csrf_token": csrf_from(page.text), "next": "/console"},
+                                    follow_redirects=False)
+        assert blocked.status_code == 429  # even the right password waits out the window
+
+
+async def test_password_checks_leave_the_event_loop_free():
+    import asyncio
+
+    from helpdesk.staff.passwords import check_password
+
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    results = await asyncio.gather(*(check_password(None, "guess") for _ in range(4)))
+    elapsed = loop.time() - started
+    task.cancel()
+    assert results == [False] * 4
+    assert ticks >= elapsed / 0.005 * 0.3, (ticks, elapsed)  # the loop kept ticking while argon2 ran in threads

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff.agents import authenticate
 from helpdesk.web.sessions import renew_session
+from helpdesk.web.throttle import SignInThrottle
 from helpdesk.web.auth import PUBLIC
 from helpdesk.web.console.pages import FORM
 
@@ -40,18 +41,24 @@ class SessionController(Controller):
     @post("/login", opt={PUBLIC: True})
     async def login(self, request: HTMXRequest, db: AsyncSession,
                     data: Annotated[SignIn, FORM]) -> Template | Redirect:
+        throttle = SignInThrottle(request.app.stores.get("throttle"))
+        address = request.client.host if request.client else None
+        if await throttle.blocked(data.email, address):
+            return self._refused(data, "Too many failed sign-ins. Wait a quarter of an hour, then try again.", 429)
         agent = await authenticate(db, data.email, data.password) if data.email and data.password else None
         if agent is None:
-            return Template(
-                "console/login.html",
-                context={"next": _safe_next(data.next), "email": data.email,
-                         "error": "That email and password do not match an active agent."},
-                status_code=400,
-            )
+            await throttle.failed(data.email, address)
+            return self._refused(data, "That email and password do not match an active agent.", 400)
+        await throttle.succeeded(data.email)
         request.clear_session()
         request.set_session({"agent_id": agent.id, "role": agent.role, "name": agent.name})
         renew_session(request)  # a fresh server-made id: an id planted before sign-in is worth nothing
         return Redirect(_safe_next(data.next))
+
+    @staticmethod
+    def _refused(data: SignIn, error: str, status_code: int) -> Template:
+        return Template("console/login.html", status_code=status_code,
+                        context={"next": _safe_next(data.next), "email": data.email, "error": error})
 
     @post("/logout")
     async def logout(self, request: HTMXRequest) -> Redirect:
