@@ -62,3 +62,14 @@ def test_metrics_refuse_other_hosts_without_a_token():
 
     with pytest.raises(PermissionDeniedException):
         may_scrape(_Connection("10.0.0.7"), None)
+
+
+@pytest.mark.parametrize("base_url, hsts", [("http://127.0.0.1:8000", False), ("https://help.shop.test", True)])
+async def test_security_headers_on_console_pages(settings, base_url, hsts):
+    async with AsyncTestClient(app=create_app(settings.with_(base_url=base_url))) as client:
+        page = await client.get("/console/login")
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert ("strict-transport-security" in page.headers) is hsts
