@@ -23,6 +23,7 @@ ATTRIBUTES = {
 }
 CLEAN_CONTENT = {"script", "style", "title", "head", "template", "noscript", "iframe", "object", "svg", "math"}
 
+_REMOTE_IMG = re.compile(r"""<img\b[^>]*?\bsrc\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 _CID_SRC = re.compile(r"""(\bsrc\s*=\s*)(["']?)cid:([^"'\s>]+)\2""", re.IGNORECASE)
 _BLOCKQUOTE_OPEN = re.compile(r"<blockquote>")
 
@@ -32,9 +33,21 @@ def content_id_key(content_id: str | None) -> str:
     return (content_id or "").strip().strip("<>").lower()
 
 
-def sanitise(html: str, *, inline_urls: Mapping[str, str] | None = None) -> Markup:
-    """Safe HTML for the console: `cid:` images point at our guarded attachment URLs, and
-    each quoted block (`<blockquote>`) collapses into a `<details>` the agent can open."""
+def remote_images(html: str | None) -> int:
+    """How many images the mail would load from the sender's servers (approximate: for the notice)."""
+    return len(_REMOTE_IMG.findall(html or ""))
+
+
+def _without_remote_images(element: str, attribute: str, value: str) -> str | None:
+    if element == "img" and attribute == "src" and value.strip().lower().startswith(("http:", "https:", "//")):
+        return None  # loading it would tell the sender the mail was read, when and from where
+    return value
+
+
+def sanitise(html: str, *, inline_urls: Mapping[str, str] | None = None, show_remote_images: bool = False) -> Markup:
+    """Safe HTML for the console: `cid:` images point at our guarded attachment URLs, remote
+    images are left out unless the agent asked for them, and each quoted block (`<blockquote>`)
+    collapses into a `<details>` the agent can open."""
     urls = inline_urls or {}
 
     def resolve(match: re.Match) -> str:
@@ -47,6 +60,7 @@ def sanitise(html: str, *, inline_urls: Mapping[str, str] | None = None) -> Mark
         tags=TAGS,
         clean_content_tags=CLEAN_CONTENT,
         attributes=ATTRIBUTES,
+        attribute_filter=None if show_remote_images else _without_remote_images,
         url_schemes={"http", "https", "mailto", "tel"},
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},

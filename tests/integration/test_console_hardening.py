@@ -73,3 +73,23 @@ async def test_security_headers_on_console_pages(settings, base_url, hsts):
         assert page.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert ("strict-transport-security" in page.headers) is hsts
+
+
+async def test_remote_images_in_mail_stay_unloaded_until_the_agent_asks(client, shop, session, settings):
+    from dataclasses import replace
+
+    from helpdesk.inbound.ingest import ingest
+    from tests.factories import inbound
+
+    message = replace(inbound(sender="ann@example.com", subject="Photo of the parcel", text="see photo"),
+                      html='<p>See <img src="https://track.example/p.gif?who=ann" alt="tracking"></p>')
+    result = await ingest(session, message, settings=settings)
+    await sign_in(client, "agent")
+    page = await client.get(f"/console/tickets/{result.ticket_id}")
+    assert page.status_code == 200
+    assert "track.example" not in page.text
+    assert "1 remote image not loaded" in page.text
+    shown = await client.get(f"/console/tickets/{result.ticket_id}/messages/{result.message_id}?images=show",
+                             headers={"HX-Request": "true"})
+    assert 'src="https://track.example/p.gif?who=ann"' in shown.text.replace("&amp;", "&")
+    assert "remote image not loaded" not in shown.text

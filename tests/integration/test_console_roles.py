@@ -31,6 +31,7 @@ EXPECTED = {
     ("POST", "/console/tickets/{ticket_id:int}/merge"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/messages/{message_id:int}/split"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/messages/{message_id:int}/retry"): "agent",
+    ("GET", "/console/tickets/{ticket_id:int}/messages/{message_id:int}"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/presence"): "agent",
     ("GET", "/console/attachments/{attachment_id:int}"): "agent",
     ("GET", "/console/customers/{customer_id:int}"): "agent",

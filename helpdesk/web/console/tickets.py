@@ -19,7 +19,7 @@ from helpdesk.tickets import outbox
 from helpdesk.tickets import queues
 from helpdesk.tickets import actions as tickets
 from helpdesk.files import blob_path
-from helpdesk.tickets.message_html import content_id_key, sanitise
+from helpdesk.tickets.message_html import content_id_key, remote_images, sanitise
 from helpdesk.models import Agent, Attachment, Message, Ticket
 from helpdesk.models.base import MAX_BIGINT, parse_id
 from helpdesk.settings import Settings
@@ -120,6 +120,7 @@ class TimelineItem:
     body: Markup | None  # sanitised HTML, or None to show the plain text
     files: list[Attachment]  # attachments not already shown inline in the body
     author: str
+    blocked_images: int = 0  # remote images left out of the body until the agent asks for them
 
     @property
     def kind(self) -> str:
@@ -130,9 +131,10 @@ def attachment_url(attachment_id: int) -> str:
     return f"/console/attachments/{attachment_id}"
 
 
-def timeline_item(message: Message, agents: dict[int, Agent]) -> TimelineItem:
+def timeline_item(message: Message, agents: dict[int, Agent], *, show_images: bool = False) -> TimelineItem:
     inline = {content_id_key(a.content_id): attachment_url(a.id) for a in message.attachments if a.content_id}
-    body = sanitise(message.html, inline_urls=inline) if message.html else None
+    body = sanitise(message.html, inline_urls=inline, show_remote_images=show_images) if message.html else None
+    blocked = remote_images(message.html) if body is not None and not show_images else 0
     shown = set()
     if body is not None:
         shown = {a.id for a in message.attachments if a.content_id and attachment_url(a.id) in body}
@@ -141,7 +143,7 @@ def timeline_item(message: Message, agents: dict[int, Agent]) -> TimelineItem:
     else:
         agent = agents.get(message.agent_id) if message.agent_id else None
         author = agent.name if agent else (message.sender_name or "Helpdesk")
-    return TimelineItem(message, body, [a for a in message.attachments if a.id not in shown], author)
+    return TimelineItem(message, body, [a for a in message.attachments if a.id not in shown], author, blocked)
 
 
 async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> dict[str, Any]:
@@ -293,6 +295,17 @@ class TicketController(Controller):
         message = await tickets.load_message(db, message_id)  # its delivery status, as retry left it
         agents = {a.id: a for a in await staff.agents(db)}
         return fragment("console/_message.html", {"item": timeline_item(message, agents),
+                                                  "ticket": await _ticket(db, ticket_id)})
+
+    @get("/tickets/{ticket_id:int}/messages/{message_id:int}", name="message")
+    async def message(self, db: AsyncSession, agent: Agent, ticket_id: int, message_id: int,
+                      images: str | None = None) -> Template:
+        """One message of the conversation; `?images=show` with the remote images its sender linked."""
+        message = await tickets.load_message(db, message_id)
+        if message is None or message.ticket_id != ticket_id:
+            raise NotFoundException("there is no such message on this ticket")
+        agents = {a.id: a for a in await staff.agents(db)}
+        return fragment("console/_message.html", {"item": timeline_item(message, agents, show_images=images == "show"),
                                                   "ticket": await _ticket(db, ticket_id)})
 
     @get("/attachments/{attachment_id:int}", name="attachment")
