@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -61,6 +61,34 @@ async def survivor_id(session: AsyncSession, customer_id: int) -> int | None:
             return current
         current = merged_into[0]
     return current
+
+
+@dataclass(frozen=True)
+class CustomerMatch:
+    """A customer found by one of their identities (the search box's email or phone)."""
+
+    id: int
+    name: str | None
+    kinds: tuple[str, ...]  # "phone", "whatsapp": one number can be both
+    value: str
+
+
+async def customers_with_identity(session: AsyncSession, identities: list[tuple[str, str]]) -> list[CustomerMatch]:
+    """The customers owning any of these normalised (kind, value) identities: an exact match on
+    the unique (kind, value) index. Merges move identities, so the owner is the survivor."""
+    if not identities:
+        return []
+    rows = await session.execute(
+        select(Customer.id, Customer.name, CustomerIdentity.kind, CustomerIdentity.value)
+        .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+        .where(tuple_(CustomerIdentity.kind, CustomerIdentity.value).in_(identities))
+        .order_by(Customer.id, CustomerIdentity.kind)
+    )
+    found: dict[int, CustomerMatch] = {}
+    for customer_id, name, kind, value in rows:
+        known = found.get(customer_id)
+        found[customer_id] = CustomerMatch(customer_id, name, (known.kinds if known else ()) + (kind,), value)
+    return list(found.values())
 
 
 async def customer_name(session: AsyncSession, customer_id: int) -> str | None:

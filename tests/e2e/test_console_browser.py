@@ -186,6 +186,38 @@ def test_search_finds_ticket_by_word_from_message_body(agent_page, shop_server):
     assert "Cracked teapot" in page.locator("#search-hits").inner_text()
 
 
+def test_search_box_opens_a_ticket_by_number_and_walks_results_with_arrow_keys(agent_page, shop_server):
+    page = agent_page
+    ticket_id = shop_server.data["ticket_id"]  # a ticket's number is its id
+    page.goto(shop_server.url + "/console/")
+    page.locator("#search").click()
+    page.keyboard.type(f"#{ticket_id}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/tickets/{ticket_id}")
+    assert "Cracked teapot" in page.locator("#ticket-title").inner_text()
+
+    page.goto(shop_server.url + "/console/")
+    page.locator("#search").fill("ann")  # Ann's two tickets, by her name
+    options = page.locator("#search-hits [role=option]")
+    options.nth(1).wait_for()
+    search = page.locator("#search")
+    assert search.get_attribute("aria-expanded") == "true"
+    for key, current in (("ArrowDown", 0), ("ArrowDown", 1), ("ArrowDown", 1), ("ArrowUp", 0), ("ArrowDown", 1)):
+        page.keyboard.press(key)
+        assert search.get_attribute("aria-activedescendant") == options.nth(current).get_attribute("id")
+        assert page.locator("#search-hits [aria-selected=true]").count() == 1
+        assert options.nth(current).get_attribute("aria-selected") == "true"
+    assert page.evaluate("document.activeElement.id") == "search"  # typing can go on
+    chosen = options.nth(1).get_attribute("data-ticket-id")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/console/tickets/{chosen}")
+    page.locator(f"#ticket-view[data-current-ticket='{chosen}']").wait_for()
+    page.locator("#search-hits").wait_for(state="detached")
+    page.wait_for_function("document.getElementById('search').getAttribute('aria-expanded') === 'false'",
+                           timeout=5000)
+    assert page.errors == []
+
+
 def test_keyboard_shortcuts_move_open_and_help(agent_page, shop_server):
     page = agent_page
     page.goto(shop_server.url + "/console/queues/open")

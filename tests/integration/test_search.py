@@ -6,7 +6,8 @@ from sqlalchemy import delete, select, update
 
 from helpdesk.inbound.ingest import ingest
 from helpdesk.models import Customer, CustomerIdentity, Message, Ticket
-from helpdesk.tickets.search import search
+from helpdesk.tickets import search as search_module
+from helpdesk.tickets.search import find, numbered_ticket, search
 from tests.factories import inbound
 
 
@@ -150,3 +151,65 @@ async def test_a_batch_keeps_every_touched_document_current(session, settings):
     await session.execute(update(Ticket).where(Ticket.id == nameless).values(subject="Kettle descaling"))
     await session.commit()
     assert await ids(session, "descaling") == [nameless]
+
+
+# --- the search box: ticket numbers, identities, pages (helpdesk.tickets.search.find) -------------
+
+async def test_a_ticket_number_with_or_without_hash_finds_that_ticket_first(session, settings):
+    wanted = await add(session, settings, subject="Kettle", text="It whistles.")
+    ticket = await session.get(Ticket, wanted)
+    for query in (str(ticket.number), f"#{ticket.number}", f" # {ticket.number} "):
+        assert await numbered_ticket(session, query) == wanted
+        found = await find(session, query)
+        assert found.ticket.ticket_id == wanted and found.ticket.subject == "Kettle"
+
+
+async def test_a_number_that_is_no_ticket_falls_back_to_text_search(session, settings):
+    wanted = await add(session, settings, subject="Order 778899 missing", text="Where is order 778899?")
+    assert await numbered_ticket(session, "778899") is None
+    found = await find(session, "#778899")
+    assert found.ticket is None and [hit.ticket_id for hit in found.page.hits] == [wanted]
+
+
+async def test_an_email_address_in_any_case_finds_its_customer(session, settings):
+    wanted = await add(session, settings, sender="zoe.quartermain@example.org", name="Zoë Quartermain")
+    await add(session, settings, sender="zoe@example.org", name="Another Zoë", subject="Hi", text="Hi")
+    customer_id = (await session.get(Ticket, wanted)).customer_id
+    found = await find(session, "  Zoe.QuarterMain@EXAMPLE.org ")
+    assert [(c.id, c.name, c.kinds, c.value) for c in found.customers] == [
+        (customer_id, "Zoë Quartermain", ("email",), "zoe.quartermain@example.org")]
+    assert [hit.ticket_id for hit in found.page.hits] == [wanted]
+    assert (await find(session, "zoe.quartermain@exa")).customers == []  # exact match only
+
+
+@pytest.mark.parametrize("query", ["+49 151 2345678", "0049 (151) 234-5678", "+491512345678"])
+async def test_a_phone_number_in_international_spellings_finds_its_customer(session, settings, query):
+    ticket_id = await add(session, settings, sender="dee@example.com", name="Dee Okafor", subject="Hi", text="Hi")
+    customer_id = (await session.get(Ticket, ticket_id)).customer_id
+    session.add(CustomerIdentity(customer_id=customer_id, kind="whatsapp", value="+491512345678"))
+    session.add(CustomerIdentity(customer_id=customer_id, kind="phone", value="+491512345678"))
+    await session.commit()
+    found = await find(session, query)
+    assert [(c.id, c.kinds) for c in found.customers] == [(customer_id, ("phone", "whatsapp"))]
+    assert (await find(session, "+49 151 2345679")).customers == []
+
+
+async def test_results_page_past_twenty_and_every_match_is_reached(session, settings, monkeypatch):
+    """Pages of 20 walk the ranked window, then the next window of older matches."""
+    wanted = [await add(session, settings, sender=f"c{n}@example.com", subject=f"Lamp {n}", text="lamp flickers",
+                        external_id=f"<lamp-{n}@example.com>") for n in range(47)]
+    await add(session, settings, sender="x@example.com", subject="Kettle", text="It whistles.")
+    monkeypatch.setattr(search_module, "CANDIDATES", 30)
+    seen, after, pages = [], None, 0
+    while True:
+        page = await search_module.search_page(session, "lamp", after=after)
+        assert len(page.hits) <= 20
+        seen += [hit.ticket_id for hit in page.hits]
+        pages += 1
+        if page.after is None:
+            break
+        after = page.after
+    assert sorted(seen) == sorted(wanted) and len(seen) == len(set(seen))
+    assert pages == 3  # 20 + 10 of the newest 30, then the 17 older ones
+    assert set(seen[:30]) == set(sorted(wanted)[-30:])
+    assert (await search_module.search_page(session, "lamp", after="nonsense")).hits[0].ticket_id in wanted

@@ -4,22 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.response import Template
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.tickets import queues
+from helpdesk.tickets import queues, search as ticket_search
 
 from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent
-from helpdesk.web.console.pages import FORM, fragment, is_htmx, queue_pane, remember_queue, remembered_queue, render
+from helpdesk.web.console.pages import (FORM, fragment, go, is_htmx, queue_pane, remember_queue, remembered_queue,
+                                        render)
 
-try:  # search is its own module (FTS5 / tsvector); the console works without it
-    from helpdesk.tickets.search import search as search_tickets
-except ImportError:  # pragma: no cover - only while search is not merged
-    search_tickets = None
-
+SEARCH_LISTS = ("search-hits", "search-page-hits")  # the box's drop-down, the search page
 QUEUE_FRAGMENTS = {"queue-pane": "console/_queue_pane.html", "queue-section": "console/_queue_pane.html"}
 
 
@@ -114,10 +111,21 @@ class QueueController(Controller):
                       status_code=200 if error is None or is_htmx(request) else 400)
 
     @get("/search", name="search")
-    async def search(self, request: HTMXRequest, db: AsyncSession, agent: Agent, q: str = "") -> Template:
-        hits = await search_tickets(db, q, limit=20) if search_tickets and q.strip() else []
-        context = {"agent": agent, "query": q, "hits": hits, "search_available": search_tickets is not None}
-        if is_htmx(request) and request.htmx.target == "search-results":
+    async def search(self, request: HTMXRequest, db: AsyncSession, agent: Agent, q: str = "",
+                     after: str | None = None, list_id: str = "") -> Template | Response:
+        """The search box: as you type (`#search-results`), submitted (the page; a ticket's number
+        opens the ticket), and "more results" (`after`: the next rows of a list)."""
+        as_you_type = is_htmx(request) and request.htmx.target == "search-results"
+        if not as_you_type and after is None:
+            ticket_id = await ticket_search.numbered_ticket(db, q)
+            if ticket_id is not None:
+                return go(request, f"/console/tickets/{ticket_id}")
+        found = await ticket_search.find(db, q, after=after)
+        list_id = list_id if list_id in SEARCH_LISTS else ("search-hits" if as_you_type else "search-page-hits")
+        context = {"agent": agent, "query": q, "found": found, "list_id": list_id}
+        if is_htmx(request) and after is not None:
+            return fragment("console/_search_hits.html", context)
+        if as_you_type:
             return fragment("console/_search_results.html", context)
         context.update(await queue_pane(db, request, agent))
         return render(request, "console/search.html", context)
