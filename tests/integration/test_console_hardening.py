@@ -69,7 +69,7 @@ async def test_security_headers_on_console_pages(settings, base_url, hsts):
     async with AsyncTestClient(app=create_app(settings.with_(base_url=base_url))) as client:
         page = await client.get("/console/login")
         assert page.headers["x-content-type-options"] == "nosniff"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert page.headers["x-frame-options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert ("strict-transport-security" in page.headers) is hsts
