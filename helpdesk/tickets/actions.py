@@ -140,16 +140,27 @@ class Changes:
 
 
 def parse_tags(raw: str) -> tuple[str, ...]:
+    """Comma-separated tags, lower-cased. A tag is one word (letters, digits, - . : /, up to 50):
+    "VIP customer" is refused with a suggestion rather than quietly split into two tags."""
     tags = []
-    for part in re.split(r"[,\s]+", raw or ""):
+    for part in (raw or "").split(","):
         tag = part.strip().lower()
         if not tag:
             continue
+        if re.search(r"\s", tag):
+            suggestion = re.sub(r"\s+", "-", tag)
+            raise TicketError(f"{_shown(tag)} has a space: tags are single words separated by commas "
+                              f"(write {_shown(suggestion)})", field="tags")
         if not TAG_RE.match(tag):
-            raise TicketError(f"{tag!r} is not a tag: use letters, digits, - . : / (up to 50)", field="tags")
+            raise TicketError(f"{_shown(tag)} is not a tag: use letters, digits, - . : / (up to 50)", field="tags")
         if tag not in tags:
             tags.append(tag)
     return tuple(tags)
+
+
+def _shown(tag: str) -> str:
+    """A tag quoted in an error message, cut short so a long one cannot stretch the form."""
+    return repr(tag if len(tag) <= 30 else tag[:29] + "…")
 
 
 async def _validate(session: AsyncSession, changes: Changes) -> None:
