@@ -1,4 +1,5 @@
-// Keyboard shortcuts: j/k move, Enter open, r reply, n note, a assign to me, s solve, / search, ? help.
+// Keyboard shortcuts: j/k move, Enter open, r reply, n note, a assign to me, s solve, / search, ? help,
+// Ctrl/Cmd+Enter in the reply box sends.
 (function () {
   "use strict";
 
@@ -42,6 +43,11 @@
   }
 
   document.addEventListener("keydown", function (event) {
+    if ((event.ctrlKey || event.metaKey) && event.key === "Enter" && event.target.id === "reply-body") {
+      event.preventDefault();  // Ctrl/Cmd+Enter sends, as the Send button does (reply or note)
+      click("send-button");
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (event.key === "Escape" && typing(event.target)) {
       if (event.target.id === "search") { var results = document.getElementById("search-results"); if (results) results.innerHTML = ""; }
