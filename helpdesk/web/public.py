@@ -76,9 +76,9 @@ def _webhook_router(webhook: Webhook) -> Router:
         if tally.quarantined:
             log.warning("webhook %s payload quarantined (%d of %d messages)", webhook.platform, tally.quarantined,
                         len(outcomes))
-            reasons = [o.quarantine_id for o in outcomes if o.status == "quarantined"]
+            quarantine_ids = [o.quarantine_id for o in outcomes if o.status == "quarantined"]
             return Response({"detail": "the payload could not be read; it is kept in the quarantine",
-                             "quarantine_ids": reasons, **tally.as_dict()}, status_code=422)
+                             "quarantine_ids": quarantine_ids, **tally.as_dict()}, status_code=422)
         return Response(tally.as_dict(), status_code=200)
 
     handlers = [receive_webhook]

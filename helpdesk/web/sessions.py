@@ -13,11 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
 from litestar.stores.base import Store
 from litestar.types import Empty, Message, ScopeSession
-from litestar.utils.dataclass import extract_dataclass_items
 
 _KNOWN = "helpdesk.session_id"  # scope key: the id the request's session was loaded with, if the server knew it
 _RENEW = "helpdesk.renew_session"
@@ -47,16 +45,12 @@ class ConsoleSessionBackend(ServerSideSessionBackend):
                                connection: ASGIConnection) -> None:
         scope = connection.scope
         known = scope.get(_KNOWN)
-        store = self.config.get_store_from_app(scope["app"])
         if scope_session is Empty or not scope_session:
-            if known:  # signed out: forget it, and tell the browser
-                await self.delete(known, store=store)
-                params = dict(extract_dataclass_items(self.config, exclude_none=True, include=Cookie.__dict__.keys()))
-                MutableScopeHeaders.from_message(message).add(
-                    "Set-Cookie", Cookie(value="null", key=self.config.key, expires=0, **params).to_header(header=""))
+            if known:  # signed out: Litestar's own path deletes it and clears the browser's cookie
+                await super().store_in_message(Empty, message, connection)
             return
         if known and scope.get(_RENEW):
-            await self.delete(known, store=store)
+            await self.delete(known, store=self.config.get_store_from_app(scope["app"]))
         await super().store_in_message(scope_session, message, connection)
 
 
