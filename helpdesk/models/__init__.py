@@ -1,7 +1,7 @@
 """All tables, imported together so metadata and Alembic see every one."""
 from helpdesk.models.accounts import Mailbox, SocialAccount
 from helpdesk.models.agents import ROLES, Agent, Team
-from helpdesk.models.audit import AuditEvent, QuarantinedMessage
+from helpdesk.models.audit import AuditEvent, Notification, QuarantinedMessage
 from helpdesk.models.base import Base, utcnow
 from helpdesk.models.customers import Customer, CustomerIdentity, Order, OrderItem, Organization, OrganizationDomain
 from helpdesk.models.sla import BusinessCalendar, SlaPolicy
@@ -11,6 +11,7 @@ from helpdesk.models.tickets import (
     STATUSES,
     Attachment,
     CannedResponse,
+    Draft,
     Message,
     Ticket,
     TicketParticipant,
@@ -19,7 +20,7 @@ from helpdesk.models.tickets import (
 
 __all__ = [
     "Agent", "Attachment", "AuditEvent", "Base", "BusinessCalendar", "CannedResponse", "Customer",
-    "CustomerIdentity", "Mailbox", "Message", "OPEN_STATUSES", "Order", "OrderItem", "Organization",
+    "CustomerIdentity", "Draft", "Mailbox", "Message", "Notification", "OPEN_STATUSES", "Order", "OrderItem", "Organization",
     "OrganizationDomain", "PRIORITIES", "QuarantinedMessage", "ROLES", "STATUSES", "SlaPolicy",
     "SocialAccount", "Team", "Ticket", "TicketParticipant", "TicketTag", "utcnow",
 ]

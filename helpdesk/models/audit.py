@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from helpdesk.models.base import Base, utcnow
@@ -11,6 +11,8 @@ from helpdesk.models.base import Base, utcnow
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    # a ticket's history, shown in its conversation, reads its events in order
+    __table_args__ = (Index("ix_audit_events_object", "object_type", "object_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -34,3 +36,18 @@ class QuarantinedMessage(Base):
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     resolved_at: Mapped[datetime | None]
     resolved_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+
+
+class Notification(Base):
+    """Something an agent should see: a snoozed ticket is back, an SLA warning. Read or not."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_agent_unread", "agent_id", "read_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]

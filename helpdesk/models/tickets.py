@@ -53,6 +53,8 @@ class Ticket(Base):
     solved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    # hidden from the queues until then; the snooze sweep wakes it and tells the assignee
+    snoozed_until: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -145,3 +147,17 @@ class CannedResponse(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200), unique=True)
     body: Mapped[str] = mapped_column(Text)
+
+
+class Draft(Base):
+    """A reply or note being written: one per ticket and agent, kept server-side for any device."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("ticket_id", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    mode: Mapped[str] = mapped_column(String(10), default="reply")  # reply | note
+    body: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
