@@ -74,18 +74,30 @@ async def _sweep_sessions(store) -> None:
         await asyncio.sleep(SESSION_SWEEP_SECONDS)
 
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https: http:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def _security_headers(secure: bool) -> list[ResponseHeader]:
     """On every response: no MIME sniffing, no referrer leaving the console (links in customers'
     mail), never framed (clickjacking), and HSTS when the helpdesk is served over https.
 
     `same-origin`, not `no-referrer`: under `no-referrer` Chromium sends `Origin: null` with our own
     form posts (seen in the sign-in test), and the Origin check (auth.same_origin) could no longer
-    tell our pages from a cross-site one. `same-origin` still sends nothing to other sites."""
+    tell our pages from a cross-site one. `same-origin` still sends nothing to other sites.
+
+    The Content-Security-Policy allows scripts from our own origin only: no inline script, no
+    event-handler attributes, no eval (htmx runs with `allowEval: false`, see base.html), so HTML
+    from a customer's mail that slipped past the sanitiser still could not run. Images may come
+    from anywhere because "Show images" on a message asks for exactly that; the sanitiser removes
+    remote images until the agent does. Inline styles stay allowed: mail bodies carry them."""
     headers = [
         ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
         ResponseHeader(name="Referrer-Policy", value="same-origin"),
         ResponseHeader(name="X-Frame-Options", value="DENY"),
-        ResponseHeader(name="Content-Security-Policy", value="frame-ancestors 'none'"),
+        ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY),
     ]
     if secure:
         headers.append(ResponseHeader(name="Strict-Transport-Security", value="max-age=31536000"))

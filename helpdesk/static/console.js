@@ -65,5 +65,22 @@
     }
   });
 
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt.id === "canned-select") elt.value = ""; // ready for the next pick
+  });
+
+  // a live refresh of the queue would drop the rows an agent has ticked for a bulk action
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.id === "queue-refresh" && document.querySelector("#queue-list input:checked")) {
+      event.preventDefault();
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var dismiss = event.target.closest && event.target.closest("[data-dismiss-alert]");
+    if (dismiss) dismiss.parentElement.hidden = true;
+  });
+
   document.addEventListener("DOMContentLoaded", showLatest);
 })();

@@ -85,6 +85,14 @@
     if (results) new MutationObserver(dropdownChanged).observe(results, { childList: true });
   });
 
+  // a result chosen from the drop-down has opened in the workspace: the drop-down closes
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.elt.hasAttribute && event.detail.elt.hasAttribute("data-closes-search")) {
+      var results = document.getElementById("search-results");
+      if (results) results.innerHTML = "";
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function () {
     if (!resume) return;
     var list = document.getElementById(resume.list);
