@@ -163,3 +163,12 @@ async def test_out_of_range_numbers_in_forms_are_the_forms_errors(client, shop, 
             assert response.status_code in (200, 303, 400, 404), (url, data, response.status_code, response.text[:300])
             if response.status_code != 303:  # a select's nonsense value is "none" (the edit saves without it)
                 assert response.headers["content-type"].startswith("text/html"), (url, response.text[:300])
+
+
+def test_a_request_the_browser_abandoned_is_not_logged_as_a_server_error():
+    from litestar.exceptions import InternalServerException
+
+    from helpdesk.web.console.errors import CLIENT_GONE, describe
+
+    assert describe(InternalServerException(CLIENT_GONE)).status_code == 400
+    assert describe(InternalServerException("database on fire")).status_code == 500

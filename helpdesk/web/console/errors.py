@@ -46,6 +46,9 @@ def ids_in_range(connection: ASGIConnection, _: BaseRouteHandler) -> None:
             raise NotFoundException(f"there is no {name.removesuffix('_id').replace('_', ' ')} {value}")
 
 
+CLIENT_GONE = "client disconnected prematurely"  # Litestar's words when a request body ends early
+
+
 def describe(exc: Exception) -> ConsoleError:
     """What the agent reads: the status, a title and one sentence that says what to do."""
     if _out_of_range(exc):
@@ -68,6 +71,9 @@ def describe(exc: Exception) -> ConsoleError:
                                                         "Check it and try again.")
     if isinstance(exc, HTTPException) and exc.status_code < 500:
         return ConsoleError(exc.status_code, "Not possible", _sentence(exc.detail))
+    if isinstance(exc, HTTPException) and exc.detail == CLIENT_GONE:
+        # the browser left mid-upload (a closed tab's last presence beat): nothing broke here
+        return ConsoleError(400, "Request cut off", "The browser stopped sending this request. Try again.")
     return ConsoleError(500, "Something went wrong", "The error was logged for the team that runs the helpdesk. "
                                                      "Try again, or reload the page.")
 
