@@ -50,7 +50,7 @@ def register(cli: click.Group) -> None:
                 return agent.id, agent.email
 
         try:
-            agent = run(with_database(settings, _create, migrate=False))
+            agent = run(with_database(settings, _create))  # a fresh install: the first command may be this one
         except AgentError as exc:
             raise CliError(str(exc)) from None
         console.print(f"agent {agent[1]} created (id {agent[0]}, role {role})")

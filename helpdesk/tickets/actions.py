@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from helpdesk import live
 
-from helpdesk.tickets import outbox
+from helpdesk.tickets import history, outbox
 
 from helpdesk.sla import policies as sla_policies
 
@@ -27,7 +27,6 @@ from helpdesk.models import (
     STATUSES,
     Agent,
     Attachment,
-    AuditEvent,
     Message,
     Team,
     Ticket,
@@ -92,11 +91,6 @@ async def load_message(session: AsyncSession, message_id: int) -> Message | None
 
 async def load_attachment(session: AsyncSession, attachment_id: int) -> Attachment | None:
     return await session.get(Attachment, attachment_id)
-
-
-def _audit(session: AsyncSession, agent: Agent | None, action: str, ticket_id: int, data: dict | None = None) -> None:
-    session.add(AuditEvent(agent_id=agent.id if agent else None, action=action, object_type="ticket",
-                           object_id=ticket_id, data=data))
 
 
 def _changed(ticket_ids: Iterable[int], event: str = "ticket.updated") -> None:
@@ -178,17 +172,18 @@ async def _validate(session: AsyncSession, changes: Changes) -> None:
 
 
 def _apply(ticket: Ticket, changes: Changes, now: datetime) -> dict:
+    """Set what differs; returns {property: [old, new]} (the history keeps both)."""
     done = {}
     if changes.assignee_id is not None:
         value = None if changes.assignee_id == "none" else int(changes.assignee_id)
         if value != ticket.assignee_id:
+            done["assignee_id"] = [ticket.assignee_id, value]
             ticket.assignee_id = value
-            done["assignee_id"] = value
     if changes.team_id is not None:
         value = None if changes.team_id == "none" else int(changes.team_id)
         if value != ticket.team_id:
+            done["team_id"] = [ticket.team_id, value]
             ticket.team_id = value
-            done["team_id"] = value
     if changes.status is not None and changes.status != ticket.status:
         if ticket.status == "pending" and changes.status != "pending" and ticket.sla_paused_at is not None:
             # leaving pending by hand resumes the clock as a customer reply would
@@ -199,25 +194,26 @@ def _apply(ticket: Ticket, changes: Changes, now: datetime) -> dict:
         if changes.status in ("new", "open", "pending", "on_hold"):
             ticket.solved_at = None
             ticket.closed_at = None
+        done["status"] = [ticket.status, changes.status]
         outbox.set_status(ticket, changes.status, now)
-        done["status"] = changes.status
     if changes.priority is not None and changes.priority != ticket.priority:
+        done["priority"] = [ticket.priority, changes.priority]
         ticket.priority = changes.priority
-        done["priority"] = changes.priority
     if done:
         ticket.updated_at = now
     return done
 
 
-async def _set_tags(session: AsyncSession, ticket_ids: list[int], changes: Changes) -> bool:
+async def _set_tags(session: AsyncSession, ticket_ids: list[int], changes: Changes) -> dict[int, dict]:
+    """Returns {ticket id: {"added": [...], "removed": [...]}} for the tickets whose tags changed."""
     if changes.tags is None and not changes.add_tags and not changes.remove_tags:
-        return False
+        return {}
     existing: dict[int, set[str]] = {i: set() for i in ticket_ids}
     for ticket_id, tag in await session.execute(
         select(TicketTag.ticket_id, TicketTag.tag).where(TicketTag.ticket_id.in_(ticket_ids))
     ):
         existing[ticket_id].add(tag)
-    changed = False
+    changed = {}
     for ticket_id, tags in existing.items():
         wanted = set(changes.tags) if changes.tags is not None else set(tags)
         wanted = (wanted | set(changes.add_tags)) - set(changes.remove_tags)
@@ -227,18 +223,21 @@ async def _set_tags(session: AsyncSession, ticket_ids: list[int], changes: Chang
             await session.execute(
                 delete(TicketTag).where(TicketTag.ticket_id == ticket_id, TicketTag.tag.in_(tags - wanted))
             )
-        changed |= wanted != tags
+        if wanted != tags:
+            changed[ticket_id] = {"added": sorted(wanted - tags), "removed": sorted(tags - wanted)}
     return changed
 
 
-async def update_ticket(session: AsyncSession, ticket: Ticket, changes: Changes, *, agent: Agent) -> dict:
-    """Change one ticket's properties; returns what changed."""
-    return (await bulk_update(session, [ticket.id], changes, agent=agent)).get(ticket.id, {})
+async def update_ticket(session: AsyncSession, ticket: Ticket, changes: Changes, *, agent: Agent,
+                        undo: bool = False) -> dict:
+    """Change one ticket's properties; returns what changed ({property: [old, new], "tags": {...}})."""
+    return (await bulk_update(session, [ticket.id], changes, agent=agent, undo=undo)).get(ticket.id, {})
 
 
 async def bulk_update(session: AsyncSession, ticket_ids: Iterable[int], changes: Changes, *,
-                      agent: Agent) -> dict[int, dict]:
-    """Apply the same change to many tickets in one transaction (the queue's bulk actions)."""
+                      agent: Agent, undo: bool = False) -> dict[int, dict]:
+    """Apply the same change to many tickets in one transaction (the queue's bulk actions); each
+    ticket's history gets what changed on it, old and new values (`undo`: marked as an Undo)."""
     ids = sorted({int(i) for i in ticket_ids})
     if not ids:
         raise TicketError("select at least one ticket", field="ticket_ids")
@@ -246,13 +245,14 @@ async def bulk_update(session: AsyncSession, ticket_ids: Iterable[int], changes:
     tickets = list(await session.scalars(select(Ticket).where(Ticket.id.in_(ids), Ticket.merged_into_id.is_(None))))
     now = utcnow()
     done = {ticket.id: _apply(ticket, changes, now) for ticket in tickets}
-    if await _set_tags(session, [t.id for t in tickets], changes):
-        for ticket in tickets:
-            done[ticket.id]["tags"] = True
+    tagged = await _set_tags(session, [t.id for t in tickets], changes)
+    for ticket in tickets:
+        if ticket.id in tagged:
+            done[ticket.id]["tags"] = tagged[ticket.id]
             ticket.updated_at = now
     for ticket_id, what in done.items():
         if what:
-            _audit(session, agent, "ticket.update", ticket_id, {k: v for k, v in what.items() if k != "tags"})
+            history.record(session, agent, "ticket.update", ticket_id, {**what, "undo": True} if undo else what, at=now)
     await session.commit()
     _changed([ticket_id for ticket_id, what in done.items() if what])
     return done
@@ -295,7 +295,9 @@ async def merge_tickets(session: AsyncSession, source: Ticket, target_number: in
     for stamp in ("last_inbound_at", "last_outbound_at"):
         values = [v for v in (getattr(source, stamp), getattr(target, stamp)) if v]
         setattr(target, stamp, max(values) if values else None)
-    _audit(session, agent, "ticket.merge", source.id, {"into": target.id})
+    history.record(session, agent, "ticket.merge", source.id, {"into": target.id, "into_number": target.number}, at=now)
+    history.record(session, agent, "ticket.merged_in", target.id, {"from": source.id, "from_number": source.number},
+                   at=now)
     await session.commit()
     _changed([source.id, target.id])
     return target
@@ -325,7 +327,10 @@ async def split_message(session: AsyncSession, ticket: Ticket, message_id: int, 
         await sla_policies.apply_policy(session, new, message.created_at)
     message.ticket_id = new.id
     ticket.updated_at = now
-    _audit(session, agent, "ticket.split", ticket.id, {"message_id": message_id, "new_ticket_id": new.id})
+    history.record(session, agent, "ticket.split", ticket.id,
+                   {"message_id": message_id, "new_ticket_id": new.id, "new_number": new.number}, at=now)
+    history.record(session, agent, "ticket.split_from", new.id, {"from": ticket.id, "from_number": ticket.number},
+                   at=now)
     await session.commit()
     _changed([ticket.id])
     _changed([new.id], "ticket.created")

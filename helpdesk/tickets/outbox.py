@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.channel import Attachment as OutAttachment
 from helpdesk.channel import DeliveryError, Identity, Outbound, sender_for
 from helpdesk import live
+from helpdesk.tickets import history
 from helpdesk.sla import policies as sla_policies
 from helpdesk.files import read_blob, store_blob
 from helpdesk.models import (
@@ -102,14 +103,19 @@ async def queue_reply(
     if not automatic:
         sla_policies.agent_responded(ticket, now)
         ticket.last_outbound_at = now
+        before = ticket.status
         if ticket.status == "new":
             ticket.status = "open"
         if status_after:
             set_status(ticket, status_after, now)
+            if status_after != before:
+                history.record(session, agent, "ticket.update", ticket.id, {"status": [before, status_after]}, at=now)
     ticket.updated_at = now
     await session.commit()
     enqueue(message.id)
     live.publish(live.ticket_channel(ticket.id), {"event": "message.created", "message_id": message.id})
+    if status_after and not automatic:  # other viewers' properties follow the status
+        live.publish(live.ticket_channel(ticket.id), {"event": "ticket.updated", "ticket_id": ticket.id})
     return message
 
 

@@ -87,7 +87,7 @@ def test_db_upgrade_creates_schema_on_empty_database(cli_env, tmp_path):
 
 
 def test_agents_create_then_duplicate_is_a_clear_error(cli_env, tmp_path):
-    assert helpdesk(["db", "upgrade"], cli_env, tmp_path).returncode == 0
+    # no `db upgrade` first: on a fresh install the first command may well be this one
     args = ["agents", "create", "--email", "Bea@Shop.test", "--name", "Bea", "--role", "lead", "--password", "s3cret-pass"]
     created = helpdesk(args, cli_env, tmp_path)
     assert created.returncode == 0, created.stderr

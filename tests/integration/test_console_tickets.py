@@ -129,7 +129,7 @@ async def test_properties_change_assignee_status_priority_tags(client, shop, ses
     response = await client.post(f"/console/tickets/{ticket_id}/properties", headers=htmx("ticket-properties", token),
                                  data={"assignee_id": "me", "team_id": str(shop.team_id), "status": "pending",
                                        "priority": "urgent", "tags": "Refund, vip"})
-    assert response.status_code == 200 and "Saved." in response.text
+    assert response.status_code == 200 and "Saved · " in response.text
     # counts change out of band: the ticket left "unassigned" for "mine"
     assert '<nav id="queue-nav" class="queue-nav" aria-label="Queues" hx-swap-oob="true">' in response.text
     assert 'id="count-mine">1<' in response.text and 'id="count-unassigned">1<' in response.text

@@ -4,7 +4,8 @@ Domain code publishes small JSON events (`helpdesk.live`); these streams turn th
 few SSE event names the templates listen for:
 - `counts`: queue counts changed (the queue nav re-fetches itself),
 - `timeline`: a message was added or its delivery status changed (the conversation re-fetches),
-- `properties`: status, assignee, tags ... changed (properties and SLA clocks re-fetch),
+- `properties`: status, assignee, tags ... changed (properties and SLA clocks re-fetch; the
+  conversation too, for the change's line in the ticket's history),
 - `presence`: who else has this ticket open, as ready HTML.
 Bursts are coalesced so a bulk action costs one re-fetch, not fifty.
 """
@@ -33,9 +34,10 @@ HEARTBEAT_SECONDS = 15  # a comment line keeps proxies from closing an idle stre
 PRESENCE_TTL = 30  # an agent who stopped sending heartbeats is gone after this long
 COALESCE_SECONDS = 0.25
 PRESENCE_STATES = ("viewing", "typing", "left")
+# a property change re-fetches the properties and the conversation, whose history shows the change
 TICKET_EVENTS = {
-    "message.created": "timeline", "message.delivery": "timeline",
-    "ticket.updated": "properties", "ticket.created": "properties",
+    "message.created": ("timeline",), "message.delivery": ("timeline",),
+    "ticket.updated": ("properties", "timeline"), "ticket.created": ("properties",),
 }
 
 
@@ -119,8 +121,8 @@ def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int,
                                     "state": "viewing"})
                             others[other] = (str(event.get("name", "")), str(event.get("state", "viewing")),
                                              time.monotonic())
-                elif kind in TICKET_EVENTS and TICKET_EVENTS[kind] not in names:
-                    names.append(TICKET_EVENTS[kind])
+                elif kind in TICKET_EVENTS:
+                    names += [name for name in TICKET_EVENTS[kind] if name not in names]
             now = time.monotonic()
             for other, (_, _, seen) in list(others.items()):
                 if now - seen > PRESENCE_TTL:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, MediaType, Response, get, post
@@ -18,6 +19,8 @@ from helpdesk.customers import records as customers
 from helpdesk.tickets import outbox
 from helpdesk.tickets import queues
 from helpdesk.tickets import actions as tickets
+from helpdesk.tickets import history
+from helpdesk.tickets import properties as ticket_properties
 from helpdesk.files import blob_path
 from helpdesk.tickets.message_html import content_id_key, remote_images, sanitise
 from helpdesk.models import Agent, Attachment, Message, Ticket
@@ -72,13 +75,32 @@ class CannedForm:
 
 @dataclass
 class PropertiesForm:
-    """Any of the ticket's properties; a field left empty (or not sent) stays as it is."""
+    """Any of the ticket's properties; a field left empty (or not sent) stays as it is. `shown_*`:
+    the values the form showed, so only what the agent changed is saved, and not over another
+    agent's change since (helpdesk/tickets/properties.py)."""
 
     assignee_id: str = ""  # an agent id, "me" or "none"
     team_id: str = ""  # a team id or "none"
     status: str = ""
     priority: str = ""
     tags: str | None = None  # comma separated; "" clears them, not sent leaves them
+    shown_assignee_id: str = ""
+    shown_team_id: str = ""
+    shown_status: str = ""
+    shown_priority: str = ""
+    shown_tags: str | None = None
+    undo: str = ""  # "1": the Undo of the agent's last save
+
+    def seen(self, agent: Agent) -> ticket_properties.Seen:
+        values: dict[str, Any] = {}
+        for name, raw in (("assignee_id", self.shown_assignee_id), ("team_id", self.shown_team_id)):
+            if raw:
+                choice = _choice(raw, agent, allow_me=False)
+                values[name] = None if choice == "none" else choice
+        values.update({name: raw for name, raw in (("status", self.shown_status), ("priority", self.shown_priority))
+                       if raw})
+        tags = tickets.parse_tags(self.shown_tags) if self.shown_tags is not None else None
+        return ticket_properties.Seen(values, tags)
 
     def changes(self, agent: Agent) -> tickets.Changes:
         return tickets.Changes(
@@ -126,6 +148,10 @@ class TimelineItem:
     def kind(self) -> str:
         return self.message.direction
 
+    @property
+    def at(self) -> datetime:
+        return self.message.created_at
+
 
 def attachment_url(attachment_id: int) -> str:
     return f"/console/attachments/{attachment_id}"
@@ -151,11 +177,12 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
     if view is None:
         raise NotFoundException(f"there is no ticket {ticket_id}")
     customer_view = await customers.load_customer_view(db, view.ticket.customer_id)
+    events = history.entries(await history.events(db, ticket_id), view.agents, view.teams)
     return {
         "agent": agent,
         "view": view,
         "ticket": view.ticket,
-        "timeline": [timeline_item(m, view.agents) for m in view.messages],
+        "timeline": history.interleave((timeline_item(m, view.agents) for m in view.messages), events),
         "customer_view": customer_view,
         "clocks": tickets.sla_clocks(view.ticket),
         "canned": await canned_responses.list_responses(db),
@@ -242,16 +269,17 @@ class TicketController(Controller):
     @post("/tickets/{ticket_id:int}/properties", name="ticket_update")
     async def update(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int,
                      data: Annotated[PropertiesForm, FORM]) -> Template:
-        """Change any of assignee, team, status, priority, tags; fields not sent stay as they are."""
+        """Change any of assignee, team, status, priority, tags; fields not sent stay as they are. What
+        another agent changed since the form was shown is not overwritten: it comes back as a conflict."""
         ticket = await _ticket(db, ticket_id)
-        error = notice = None
+        error = saved = None
         try:
-            done = await tickets.update_ticket(db, ticket, data.changes(agent), agent=agent)
-            notice = "Saved." if done else "Nothing changed."
+            saved = await ticket_properties.save(db, ticket, data.changes(agent), seen=data.seen(agent), agent=agent,
+                                                 undo=data.undo == "1")
         except tickets.TicketError as exc:
             error = exc
         context = await workspace_context(db, agent, ticket_id)
-        context.update(properties_error=error, properties_notice=notice)
+        context.update(properties_error=error, saved=saved, undone=data.undo == "1")
         context.update(await _counts(db, request, agent))
         if not is_htmx(request):
             if error is None:
