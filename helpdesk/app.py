@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import __version__, live
 from helpdesk import db
+from helpdesk.live_relay import LocalRelay
 from helpdesk.paths import static_dir, templates_dir
 from helpdesk.settings import Settings
 from helpdesk.web.console import errors as console_errors
@@ -124,6 +125,17 @@ def _channels_backend(settings: Settings):
     return MemoryChannelsBackend()
 
 
+def _join_local_relay(settings: Settings, channels: ChannelsPlugin) -> list[LocalRelay]:
+    """Without Redis, events from this installation's other processes (CLI commands, worker, other
+    web processes) arrive over the local relay (helpdesk/live_relay.py)."""
+    try:
+        return [LocalRelay(settings.live_dir, lambda channel, payload: channels.publish(payload, channel))]
+    except OSError as error:
+        log.warning("live events of other processes will not reach this one's consoles: "
+                    "the local relay in %s cannot be opened (%s)", settings.live_dir, error)
+        return []
+
+
 def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpoints | None = None) -> Litestar:
     """The web app. `public` holds the adapters' webhook and chat routes (default: this process's
     registry, which `channels.registry.install_adapters` fills)."""
@@ -133,6 +145,8 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
 
     app_loop: list[asyncio.AbstractEventLoop] = []
     sweeper: list[asyncio.Task] = []
+    relay: list[LocalRelay] = []
+    replaced_transport: list[live.Publisher | None] = []
 
     def _publish(name: str, event: dict) -> None:
         # the in-process worker publishes from its own thread; channels' queue belongs to the app's loop
@@ -145,6 +159,8 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
             channels.publish(event, name)
         else:
             loop.call_soon_threadsafe(channels.publish, event, name)
+        for local in relay:  # the other web processes (with Redis, the channels backend reaches them)
+            local.publish(name, event)
 
     async def on_startup(app: Litestar) -> None:
         # the app loop's one session factory (helpdesk.db), made here: asyncpg's connections
@@ -156,13 +172,18 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
 
             await upgrade(state.engine)
         app_loop.append(asyncio.get_running_loop())
-        live.add_publisher(_publish)
+        if not settings.redis_url:
+            relay.extend(_join_local_relay(settings, channels))
+        replaced_transport.append(live.set_transport(_publish))
         sweeper.append(asyncio.create_task(_sweep_sessions(app.stores.get("sessions"))))
 
     async def on_shutdown(app: Litestar) -> None:
         for task in sweeper:
             task.cancel()
-        live.remove_publisher(_publish)
+        if replaced_transport:
+            live.set_transport(replaced_transport.pop())
+        while relay:
+            relay.pop().close()
         await db.dispose_sessions()
 
     async def provide_db() -> AsyncGenerator[AsyncSession, None]:

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 import click
 from rich.console import Console
 
+from helpdesk import live
 from helpdesk.settings import Settings, load_settings
 
 console = Console(stderr=True)
@@ -29,7 +30,11 @@ class CliError(click.ClickException):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Customer-service helpdesk."""
-    ctx.obj = load_settings()
+    ctx.obj = settings = load_settings()
+    # whichever command runs (an import, a poll, the worker), its live events reach the open
+    # consoles: through Redis, or the local relay to this installation's web processes
+    replaced = live.set_transport(live.transport_for(settings))
+    ctx.call_on_close(lambda: live.set_transport(replaced))
 
 
 def settings_of(ctx: click.Context) -> Settings:

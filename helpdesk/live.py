@@ -1,14 +1,19 @@
 """Names and publishing of live events: `ticket:{id}`, `queue:{name}`, `agent:{id}`, `chat:{conversation}`.
 
-The core does not know the transport: the web app plugs in Litestar channels (memory backend
-embedded, Redis across processes); a worker process without the app plugs in Redis directly.
+The core does not know the transport. Each process has one, so an event never goes out twice:
+the web app's (its channels plugin, which reaches the other processes through Redis or the local
+relay, `helpdesk.live_relay`), or for a process without the app (CLI commands, worker, scheduler)
+`transport_for(settings)`, which the CLI installs for every command.
 """
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,25 @@ def chat_channel(conversation: str) -> str:
     return f"chat:{conversation}"
 
 
-_publishers: list[Publisher] = []
+_transport: Publisher | None = None  # this process's way to every console of the installation
+_publishers: list[Publisher] = []  # more listeners in this process (tests)
+
+
+def set_transport(publisher: Publisher | None) -> Publisher | None:
+    """Make `publisher` this process's transport; returns the one it replaces (to put back later)."""
+    global _transport
+    previous, _transport = _transport, publisher
+    return previous
+
+
+def transport_for(settings: Settings) -> Publisher:
+    """How a process without the web app reaches every console: Redis when configured, else the
+    local relay to the web processes on this machine."""
+    if settings.redis_url:
+        return redis_publisher(settings.redis_url)
+    from helpdesk.live_relay import RelayPublisher
+
+    return RelayPublisher(settings.live_dir)
 
 
 def add_publisher(publisher: Publisher) -> None:
@@ -45,7 +68,9 @@ def remove_publisher(publisher: Publisher) -> None:
 
 def publish(channel: str, event: dict[str, Any]) -> None:
     """Best effort: a live update that fails must never fail the write that caused it."""
-    for publisher in list(_publishers):
+    for publisher in [_transport, *_publishers]:
+        if publisher is None:
+            continue
         try:
             publisher(channel, event)
         except Exception:  # noqa: BLE001 - logged, the data is committed already
@@ -54,11 +79,13 @@ def publish(channel: str, event: dict[str, Any]) -> None:
 
 def redis_publisher(redis_url: str) -> Publisher:
     """For processes without the web app (workers): publish where the web processes listen."""
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
+    clients = []
 
     def _publish(channel: str, event: dict[str, Any]) -> None:
-        client.publish(channel, json.dumps(event, default=str))
+        if not clients:  # on first use: a command that publishes nothing does not load redis
+            import redis
+
+            clients.append(redis.Redis.from_url(redis_url))
+        clients[0].publish(channel, json.dumps(event, default=str))
 
     return _publish

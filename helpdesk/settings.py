@@ -34,6 +34,11 @@ class Settings:
         return self.data_dir / "raw"
 
     @property
+    def live_dir(self) -> Path:
+        """Web processes' sockets for live events from the other processes, without Redis (helpdesk/live_relay.py)."""
+        return self.data_dir / "live"
+
+    @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "helpdesk.sqlite3"
 

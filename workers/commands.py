@@ -111,10 +111,6 @@ def register(cli: click.Group) -> None:
         settings = settings_of(ctx)
         if settings.broker_url is None:
             raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the worker in-process instead")
-        if settings.redis_url:
-            from helpdesk import live
-
-            live.add_publisher(live.redis_publisher(settings.redis_url))
         stop = start_background_services(settings, worker=True, scheduler=False, listen=False, threads=threads)
         console.print(f"worker running ({threads} threads), broker {settings.broker_url.split('@')[-1]}")
         _wait_for_signal()
@@ -132,10 +128,6 @@ def register(cli: click.Group) -> None:
             raise CliError("HELPDESK_BROKER_URL is not set: `helpdesk serve` runs the schedule in-process instead")
         from channels.email.imap import IdleSupervisor
 
-        if settings.redis_url:
-            from helpdesk import live
-
-            live.add_publisher(live.redis_publisher(settings.redis_url))
         setup_broker(settings)
         supervisor = IdleSupervisor(settings)
         supervisor.start()
