@@ -29,6 +29,11 @@ class Settings:
         return self.data_dir / "attachments"
 
     @property
+    def thumbnails_dir(self) -> Path:
+        """Thumbnails of image attachments, made on first request (helpdesk/thumbnails.py); safe to delete."""
+        return self.data_dir / "thumbs"
+
+    @property
     def raw_dir(self) -> Path:
         """Every inbound payload as it arrived (an email's .eml, a webhook body), content-addressed."""
         return self.data_dir / "raw"

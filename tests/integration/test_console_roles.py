@@ -34,6 +34,7 @@ EXPECTED = {
     ("GET", "/console/tickets/{ticket_id:int}/messages/{message_id:int}"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/presence"): "agent",
     ("GET", "/console/attachments/{attachment_id:int}"): "agent",
+    ("GET", "/console/attachments/{attachment_id:int}/thumbnail/{sha256:str}"): "agent",
     ("GET", "/console/customers/{customer_id:int}"): "agent",
     ("POST", "/console/customers/{customer_id:int}"): "agent",
     ("GET", "/console/customers/{customer_id:int}/panel"): "agent",
@@ -100,7 +101,7 @@ def test_every_console_route_is_in_the_matrix_with_its_guard(app):
 def fill(path: str, ids: dict[str, int]) -> str:
     for name, value in ids.items():
         path = path.replace("{" + name + ":int}", str(value))
-    return path.replace("{name:str}", "open")
+    return path.replace("{name:str}", "open").replace("{sha256:str}", "0" * 64)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest, HTMXTemplate, HXLocation
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.tickets import queues
+from helpdesk.tickets import attachments, queues
 
 from helpdesk.staff import directory as staff
 from helpdesk.models import Agent
@@ -120,4 +120,5 @@ def _iso(value) -> str:
 
 def register_template_helpers(engine) -> None:
     """Filters the console templates use; passed to the app's TemplateConfig."""
-    engine.engine.filters.update(when=_when, money=_money, iso=_iso)
+    engine.engine.filters.update(when=_when, money=_money, iso=_iso, filesize=attachments.human_size,
+                                 attachment_kind=attachments.kind)

@@ -12,6 +12,7 @@ from litestar_htmx import HTMXRequest
 
 from helpdesk.web.auth import current_agent, same_origin, signed_in
 from helpdesk.web.console.admin import AdminController
+from helpdesk.web.console.attachments import AttachmentController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
 from helpdesk.web.console.live import LiveController
@@ -23,8 +24,8 @@ from helpdesk.web.console.tickets import TicketController
 
 console_router = Router(
     path="/console",
-    route_handlers=[SessionController, QueueController, TicketController, CustomerController, SlaBoardController,
-                    AdminController, QuarantineController, LiveController],
+    route_handlers=[SessionController, QueueController, TicketController, AttachmentController, CustomerController,
+                    SlaBoardController, AdminController, QuarantineController, LiveController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
-from litestar.response import File, Template
+from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,9 +19,9 @@ from helpdesk.customers import records as customers
 from helpdesk.tickets import outbox
 from helpdesk.tickets import queues
 from helpdesk.tickets import actions as tickets
+from helpdesk.tickets import attachments
 from helpdesk.tickets import history
 from helpdesk.tickets import properties as ticket_properties
-from helpdesk.files import blob_path
 from helpdesk.tickets.message_html import content_id_key, remote_images, sanitise
 from helpdesk.models import Agent, Attachment, Message, Ticket
 from helpdesk.models.base import MAX_BIGINT, parse_id
@@ -33,8 +33,6 @@ from helpdesk.web.console.pages import (
 
 WORKSPACE_FRAGMENTS = {"workspace": "console/_workspace.html"}
 STATUS_AFTER_SEND = ("pending", "solved")
-# Shown inline; anything else downloads (an SVG or HTML "image" could carry script).
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"}
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
@@ -147,6 +145,11 @@ class TimelineItem:
     @property
     def kind(self) -> str:
         return self.message.direction
+
+    @property
+    def previews(self) -> attachments.MessageFiles:
+        """The files as the message shows them: thumbnails, PDF tiles, the rest as links."""
+        return attachments.sort_files(self.files)
 
     @property
     def at(self) -> datetime:
@@ -335,25 +338,6 @@ class TicketController(Controller):
         agents = {a.id: a for a in await staff.agents(db)}
         return fragment("console/_message.html", {"item": timeline_item(message, agents, show_images=images == "show"),
                                                   "ticket": await _ticket(db, ticket_id)})
-
-    @get("/attachments/{attachment_id:int}", name="attachment")
-    async def attachment(self, db: AsyncSession, agent: Agent, settings: Settings, attachment_id: int,
-                         download: bool = False) -> File:
-        """A message's file, for signed-in agents only; never rendered as active content."""
-        attachment = await tickets.load_attachment(db, attachment_id)
-        if attachment is None:
-            raise NotFoundException("there is no such attachment")
-        path = blob_path(settings.attachments_dir, attachment.sha256)
-        if not path.is_file():
-            raise NotFoundException("the attachment's file is missing from storage")
-        content_type = attachment.content_type.split(";")[0].strip().lower()
-        inline = content_type in INLINE_TYPES and not download
-        return File(
-            path=path, filename=attachment.filename, media_type=content_type if inline else "application/octet-stream",
-            content_disposition_type="inline" if inline else "attachment",
-            headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
-                     "Cache-Control": "private, max-age=3600"},
-        )
 
 
 async def _counts(db: AsyncSession, request: HTMXRequest, agent: Agent) -> dict[str, Any]:
