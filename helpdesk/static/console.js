@@ -5,6 +5,11 @@
   "use strict";
 
   document.addEventListener("change", function (event) {
+    if (event.target.id === "bulk-action") {
+      // the tag box belongs to the two tag changes; the other changes are whole choices
+      var tags = document.getElementById("bulk-tags");
+      if (tags) tags.hidden = !/^(un)?tag$/.test(event.target.value);
+    }
     if (event.target.name === "mode" && event.target.form) {
       event.target.form.classList.toggle("mode-note", event.target.value === "note");
       event.target.form.classList.toggle("mode-reply", event.target.value !== "note");
@@ -19,6 +24,8 @@
 
   document.addEventListener("htmx:afterSettle", function (event) {
     if (event.detail && event.detail.target && event.detail.target.id === "workspace") showLatest();
+    // a reply or note just sent: in view above the reply box, not under it at the foot of a long thread
+    if (event.detail && event.detail.elt && event.detail.elt.id === "reply-form" && event.detail.successful) showLatest();
     var view = document.querySelector("[data-current-ticket]");
     var current = view ? view.dataset.currentTicket : null;
     document.querySelectorAll("#queue-list [data-ticket-id]").forEach(function (row) {
@@ -29,9 +36,11 @@
     });
   });
 
-  // "Any status" and friends are empty values: leave them out of the URL that gets pushed
+  // "Any status" and friends are empty values: leave them out of the URL that gets pushed (the
+  // queue's sort select sits in the list's header but belongs to the filters form)
   document.addEventListener("htmx:configRequest", function (event) {
-    if (!event.detail.elt.closest || !event.detail.elt.closest("#queue-filters")) return;
+    var elt = event.detail.elt;
+    if (!(elt.closest && elt.closest("#queue-filters")) && elt.id !== "queue-sort") return;
     var params = event.detail.parameters;
     Array.from(params.keys ? params.keys() : Object.keys(params)).forEach(function (key) {
       var value = params.get ? params.get(key) : params[key];

@@ -5,7 +5,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from helpdesk.channel import Identity, InboundMessage, ThreadKeys
 from helpdesk.staff.agents import create_agent, ensure_team
@@ -153,6 +153,7 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                 people.append((i, name, email, phone, orders, channels))
             await session.commit()
 
+        last_message_at: dict[int, datetime] = {}  # per ticket: conversations can share one
         for n in range(tickets):
             i, name, email, phone, orders, channels = rng.choice(people)
             channel = rng.choices([c for c, _ in CHANNELS], weights=[w for _, w in CHANNELS])[0]
@@ -181,10 +182,12 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                     async with sessions() as session:
                         result = await ingest(session, message, settings=settings)
                     last_ticket, previous_id = result.ticket_id, external_id
+                    last_message_at[last_ticket] = max(at, last_message_at.get(last_ticket, at))
                 else:
                     external_id = f"<demo-reply-{n}-{turn}@{settings.mail_domain}>"
                     agent_id, reply = rng.choice(agent_ids), rng.choice(AGENT_REPLIES).format(order=order)
                     status = rng.choice(["open", "pending", "solved", "solved", "closed"])
+                    last_message_at[last_ticket] = max(at, last_message_at.get(last_ticket, at))
                     async with sessions() as session:
                         if await session.scalar(select(Message.id).where(Message.channel == channel,
                                                                          Message.external_id == external_id)):
@@ -206,6 +209,12 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                     previous_id = external_id
             if progress and (n + 1) % 50 == 0:
                 print(f"demo: {n + 1}/{tickets} conversations", flush=True)
+        # ingest and the console stamp the moment they store something; the seed replays history,
+        # so a ticket's last activity is its last message, not the moment of seeding
+        async with sessions() as session:
+            for ticket_id, at in last_message_at.items():
+                await session.execute(update(Ticket).where(Ticket.id == ticket_id).values(updated_at=at))
+            await session.commit()
     finally:
         await db.dispose_sessions()
     return DEMO_LOGIN

@@ -271,10 +271,14 @@ def _messages_per_ticket(tickets: int, messages: int, rng: random.Random) -> lis
     return counts
 
 
-def _ticket_times(ticket_id: int, tickets: int, now: datetime) -> tuple[datetime, timedelta]:
-    """Creation time (tickets spread over three years, in id order) and the gap between messages."""
+def _ticket_times(ticket_id: int, tickets: int, count: int, now: datetime) -> tuple[datetime, timedelta]:
+    """Creation time (tickets spread over three years, in id order) and the gap between its `count`
+    messages, narrowed for the newest tickets so that every conversation ends before `now` (the
+    ticket's last activity, `updated_at`, is its last message)."""
     created = now - timedelta(minutes=(tickets - ticket_id) * (3 * 365 * 24 * 60) // tickets + 5)
     gap = timedelta(minutes=7 + (ticket_id * 7919) % 300)
+    if count > 1:
+        gap = min(gap, (now - timedelta(minutes=1) - created) / (count - 1))
     return created, gap
 
 
@@ -289,7 +293,7 @@ def _tickets(per_ticket, customer_of, channel_of, agents, text, now, rng) -> Ite
     recent = max(1, tickets // 20)  # the newest 5% are still open: the working queues
     for i in range(1, tickets + 1):
         count = per_ticket[i - 1]
-        created, gap = _ticket_times(i, tickets, now)
+        created, gap = _ticket_times(i, tickets, count, now)
         last = created + gap * (count - 1)
         inbound_last = created + gap * ((count - 1) // 2 * 2)
         outbound_last = created + gap * ((count - 2) // 2 * 2 + 1) if count > 1 else None
@@ -318,7 +322,7 @@ def _messages(per_ticket, customer_of, channel_of, people, order_numbers, agents
     message_id = 0
     for i in range(1, tickets + 1):
         count = per_ticket[i - 1]
-        created, gap = _ticket_times(i, tickets, now)
+        created, gap = _ticket_times(i, tickets, count, now)
         customer = customer_of[i - 1]
         first, last = people[customer - 1]
         address = f"{first}.{last}{customer}@{DOMAINS[customer % len(DOMAINS)]}".lower()

@@ -113,12 +113,12 @@ async def test_queue_page_and_fragment_render_the_same_list(client, shop):
 async def test_bulk_form_applies_to_selected_rows(client, shop, session):
     token = await sign_in(client, "agent")
     response = await client.post("/console/queues/bulk", headers=htmx("queue-pane", token), data={
-        "ticket_ids": [str(t) for t in shop.ticket_ids], "action": "status", "value": "pending", "queue": "open"})
-    assert response.status_code == 200 and "2 of 2 tickets changed" in response.text
+        "ticket_ids": [str(t) for t in shop.ticket_ids], "action": "status:pending", "queue": "open"})
+    assert response.status_code == 200 and "2 tickets set to pending." in response.text
     statuses = set(await session.scalars(select(Ticket.status).execution_options(populate_existing=True)))
     assert statuses == {"pending"}
     bad = await client.post("/console/queues/bulk", headers=htmx("queue-pane", token),
-                            data={"action": "status", "value": "pending"})
+                            data={"action": "status:pending"})
     assert "select at least one ticket" in bad.text
 
 

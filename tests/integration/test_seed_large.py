@@ -56,6 +56,10 @@ async def test_seed_large_builds_a_searchable_dataset_and_keeps_the_schema_whole
         assert await conn.fetchval("SELECT count(*) FROM order_items") >= 500
         assert await conn.fetchval("SELECT count(*) FROM tickets WHERE resolution_due_at IS NOT NULL") > 0
         assert await conn.fetchval("SELECT count(*) FROM agents") == 20
+        # a ticket's last activity is its last message, and nothing has happened yet in the future
+        assert await conn.fetchval("SELECT count(*) FROM tickets WHERE updated_at IS DISTINCT FROM "
+                                   "(SELECT max(created_at) FROM messages WHERE ticket_id = tickets.id)") == 0
+        assert await conn.fetchval("SELECT count(*) FROM messages WHERE created_at > now()") == 0
         # constraints, indexes and search triggers are back after the load
         assert await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ticket_search_%' "
                                    "AND tgenabled = 'O'") == 7

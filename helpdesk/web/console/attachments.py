@@ -17,13 +17,10 @@ from helpdesk.settings import Settings
 from helpdesk.tickets import actions as tickets
 from helpdesk.tickets import attachments
 
-# The thumbnail's URL names the file's sha256: the same URL is always the same picture.
+# The thumbnail's URL names the file's sha256 (templates/console/_message_files.html): the same URL
+# is always the same picture.
 IMMUTABLE = "private, max-age=31536000, immutable"
 UNREADABLE = "attachment-unreadable.svg"
-
-
-def thumbnail_url(attachment: Attachment) -> str:
-    return f"/console/attachments/{attachment.id}/thumbnail/{attachment.sha256}"
 
 
 async def _stored(db: AsyncSession, settings: Settings, attachment_id: int) -> tuple[Attachment, Path]:

@@ -77,11 +77,13 @@ def remember_queue(request: HTMXRequest, name: str) -> None:
 
 
 async def queue_pane(db: AsyncSession, request: HTMXRequest, agent: Agent, name: str | None = None,
-                     filters: queues.Filters | None = None, cursor: str | None = None) -> dict[str, Any]:
+                     filters: queues.Filters | None = None, cursor: str | None = None,
+                     sort: str = "") -> dict[str, Any]:
     """What the left pane needs: the queue page, every queue's count, agents and teams for the selects."""
     name = name or remembered_queue(request)
     try:
-        page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters(), cursor=cursor)
+        page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters(), sort=sort,
+                                       cursor=cursor)
     except queues.UnknownQueue:
         name = DEFAULT_QUEUE
         page = await queues.list_queue(db, name, agent_id=agent.id, filters=filters or queues.Filters())
@@ -110,6 +112,30 @@ def _when(value) -> str:
     return value.strftime("%d %b %Y" if value.year != utcnow().year else "%d %b %H:%M")
 
 
+def _ago(value) -> str:
+    """How long ago (or how soon) a UTC time is, as an agent reads it at a glance: "just now",
+    "5 min ago", "2 h ago", "3 d ago", "in 2 h"; a date beyond a week. static/relative-time.js
+    words it the same way when it redraws the page's times every minute."""
+    if value is None:
+        return ""
+    from helpdesk.models import utcnow
+
+    now = utcnow()
+    seconds = (now - value).total_seconds()
+    minutes = int(abs(seconds) // 60)
+    if minutes < 1:
+        return "just now"
+    if minutes >= 7 * 24 * 60:
+        return value.strftime("%-d %b" if value.year == now.year else "%-d %b %Y")
+    amount = f"{minutes} min" if minutes < 60 else f"{minutes // 60} h" if minutes < 24 * 60 else f"{minutes // 1440} d"
+    return f"{amount} ago" if seconds > 0 else f"in {amount}"
+
+
+def _exact(value) -> str:
+    """The exact time behind a relative one, for its tooltip: "Tue 1 Dec 2026, 15:42 UTC"."""
+    return value.strftime("%a %-d %b %Y, %H:%M UTC") if value is not None else ""
+
+
 def _money(value, currency: str = "") -> str:
     return f"{value:,.2f} {currency}".strip()
 
@@ -120,5 +146,5 @@ def _iso(value) -> str:
 
 def register_template_helpers(engine) -> None:
     """Filters the console templates use; passed to the app's TemplateConfig."""
-    engine.engine.filters.update(when=_when, money=_money, iso=_iso, filesize=attachments.human_size,
-                                 attachment_kind=attachments.kind)
+    engine.engine.filters.update(when=_when, ago=_ago, exact=_exact, money=_money, iso=_iso,
+                                 filesize=attachments.human_size, attachment_kind=attachments.kind)

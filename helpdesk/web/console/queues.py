@@ -13,6 +13,8 @@ from helpdesk.tickets import queues, search as ticket_search
 
 from helpdesk.tickets import actions as tickets
 from helpdesk.models import Agent
+from helpdesk.models.base import parse_id
+from helpdesk.staff import directory as staff
 from helpdesk.web.console.pages import (FORM, fragment, go, is_htmx, queue_pane, remember_queue, remembered_queue,
                                         render)
 
@@ -22,7 +24,9 @@ QUEUE_FRAGMENTS = {"queue-pane": "console/_queue_pane.html", "queue-section": "c
 
 @dataclass
 class BulkForm:
-    """The queue pane's bulk form: ticked rows, an action and its value, and the queue and filters shown."""
+    """The queue pane's bulk form: ticked rows, a change (`action`: "assign:12", "assign:me",
+    "team:none", "status:pending", "priority:urgent", "tag", "untag"; tags in `value`), and the
+    queue, filters and order shown."""
 
     ticket_ids: list[str] | str = field(default_factory=list)  # a single ticked row arrives as a plain string
     action: str = ""
@@ -33,11 +37,12 @@ class BulkForm:
     channel: str = ""
     assignee: str = ""
     tag: str = ""
+    sort: str = ""
 
     @property
     def ids(self) -> list[int]:
         raw = [self.ticket_ids] if isinstance(self.ticket_ids, str) else self.ticket_ids
-        return [int(i) for i in raw if i.isdigit()]
+        return [i for i in map(parse_id, raw) if i is not None]
 
     @property
     def filters(self) -> queues.Filters:
@@ -46,27 +51,45 @@ class BulkForm:
 
     def changes(self, agent: Agent) -> tickets.Changes:
         """What the action does, or a TicketError naming the field to correct."""
-        action, value = self.action, self.value.strip()
-        if action == "assign":
-            if value == "me":
-                return tickets.Changes(assignee_id=agent.id)
-            if value == "none":
-                return tickets.Changes(assignee_id="none")
-            if value.isdigit():
-                return tickets.Changes(assignee_id=int(value))
-            raise tickets.TicketError("choose whom to assign the tickets to", field="value")
-        if action == "status":
-            return tickets.Changes(status=value)
-        if action == "priority":
-            return tickets.Changes(priority=value)
-        if action == "tag":
-            tags = tickets.parse_tags(value)
+        kind, _, choice = self.action.partition(":")
+        if kind in ("assign", "team") and choice:
+            chosen = agent.id if (kind, choice) == ("assign", "me") else "none" if choice == "none" else parse_id(choice)
+            if chosen is not None:
+                return tickets.Changes(**{"assignee_id" if kind == "assign" else "team_id": chosen})
+        if kind == "status" and choice:
+            return tickets.Changes(status=choice)
+        if kind == "priority" and choice:
+            return tickets.Changes(priority=choice)
+        if kind in ("tag", "untag"):
+            tags = tickets.parse_tags(self.value)
             if not tags:
-                raise tickets.TicketError("write the tag to add", field="value")
-            return tickets.Changes(add_tags=tags)
-        if action == "untag":
-            return tickets.Changes(remove_tags=tickets.parse_tags(value))
-        raise tickets.TicketError("choose a bulk action", field="action")
+                raise tickets.TicketError(f"write the tag to {'add' if kind == 'tag' else 'remove'}", field="value")
+            return tickets.Changes(add_tags=tags) if kind == "tag" else tickets.Changes(remove_tags=tags)
+        raise tickets.TicketError("choose what to change on the selected tickets", field="action")
+
+
+async def bulk_notice(db: AsyncSession, changes: tickets.Changes, done: dict[int, dict], selected: int) -> str:
+    """What a bulk change did, in the words of the change: "12 tickets assigned to Bea Lopez." """
+    if changes.assignee_id is not None:
+        names = {a.id: a.name for a in await staff.agents(db)}
+        what = "unassigned" if changes.assignee_id == "none" else f"assigned to {names.get(changes.assignee_id)}"
+    elif changes.team_id is not None:
+        names = {t.id: t.name for t in await staff.teams(db)}
+        what = "taken off their team" if changes.team_id == "none" else f"moved to team {names.get(changes.team_id)}"
+    elif changes.status is not None:
+        what = f"set to {changes.status.replace('_', ' ')}"
+    elif changes.priority is not None:
+        what = f"set to {changes.priority} priority"
+    else:
+        verb, tags = ("tagged", changes.add_tags) if changes.add_tags else ("untagged", changes.remove_tags)
+        what = f"{verb} {', '.join(tags)}"
+    changed = sum(1 for what_changed in done.values() if what_changed)
+    notice = f"{changed} ticket{'' if changed == 1 else 's'} {what}"
+    if unchanged := len(done) - changed:
+        notice += f"; {unchanged} already {'was' if unchanged == 1 else 'were'}"
+    if gone := selected - len(done):
+        notice += f"; {gone} merged or deleted meanwhile"
+    return notice + "."
 
 
 class QueueController(Controller):
@@ -79,9 +102,9 @@ class QueueController(Controller):
 
     @get("/queues/{name:str}", name="queue")
     async def queue(self, request: HTMXRequest, db: AsyncSession, agent: Agent, name: str,
-                    after: str | None = None) -> Template:
+                    after: str | None = None, sort: str = "") -> Template:
         filters = queues.Filters.from_query(dict(request.query_params))
-        context = await queue_pane(db, request, agent, name, filters, after)
+        context = await queue_pane(db, request, agent, name, filters, after, sort)
         if context["queue"].name != name:
             return render(request, "console/not_found.html", {"agent": agent, "what": f"queue {name!r}"},
                           status_code=404)
@@ -100,13 +123,15 @@ class QueueController(Controller):
         ids = data.ids
         error = notice = None
         try:
-            done = await tickets.bulk_update(db, ids, data.changes(agent), agent=agent)
-            changed = sum(1 for what in done.values() if what)
-            notice = f"{changed} of {len(ids)} ticket{'s' if len(ids) != 1 else ''} changed."
+            changes = data.changes(agent)
+            done = await tickets.bulk_update(db, ids, changes, agent=agent)
+            notice = await bulk_notice(db, changes, done, len(set(ids)))
         except tickets.TicketError as exc:
-            error = str(exc)
-        context = await queue_pane(db, request, agent, data.queue or remembered_queue(request), data.filters)
-        context.update(bulk_error=error, bulk_notice=notice)
+            error = exc
+        context = await queue_pane(db, request, agent, data.queue or remembered_queue(request), data.filters,
+                                   sort=data.sort)
+        context.update(bulk_error=error, bulk_notice=notice, bulk_action=data.action if error else "",
+                       bulk_value=data.value if error else "")
         return render(request, "console/queue.html", context, fragments=QUEUE_FRAGMENTS,
                       status_code=200 if error is None or is_htmx(request) else 400)
 
