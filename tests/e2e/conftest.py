@@ -116,6 +116,16 @@ def page_errors():
     return []
 
 
+def signed_in_page(browser, server: LiveServer, *, viewport: dict | None = None, email: str = "bea@shop.test"):
+    """A new browser context signed in to the console: (context, page), the page's script errors in `page.errors`."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    sign_in(page, server, email)
+    return context, page
+
+
 def sign_in(page, server: LiveServer, email: str = "bea@shop.test") -> None:
     page.goto(server.url + "/console/login")
     page.get_by_label("Email").fill(email)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import run_sync
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import signed_in_page
 from tests.e2e.test_console_browser import wait_until
 
 APOLOGY = "Hi {{ customer.first_name }}, we are sorry about the teapot.\n{{ agent.first_name }}"
@@ -30,11 +30,7 @@ async def _seed(settings) -> int:
 @pytest.fixture
 def page(browser, live_server):
     live_server.ticket_id = run_sync(_seed(live_server.settings))
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    sign_in(page, live_server)
+    context, page = signed_in_page(browser, live_server)
     yield page
     context.close()
 

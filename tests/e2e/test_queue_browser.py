@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.conftest import run_sync
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import signed_in_page
 
 
 async def _seed(settings) -> dict[str, int]:
@@ -45,12 +45,8 @@ async def _seed(settings) -> dict[str, int]:
 @pytest.fixture
 def page(browser, live_server):
     live_server.tickets = run_sync(_seed(live_server.settings))
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    context, page = signed_in_page(browser, live_server)
     page.on("console", lambda message: page.errors.append(message.text) if message.type == "error" else None)
-    sign_in(page, live_server)
     yield page
     context.close()
 
