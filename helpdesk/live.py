@@ -68,13 +68,22 @@ def remove_publisher(publisher: Publisher) -> None:
 
 def publish(channel: str, event: dict[str, Any]) -> None:
     """Best effort: a live update that fails must never fail the write that caused it."""
+    publish_many([(channel, event)])
+
+
+def publish_many(events: list[tuple[str, dict[str, Any]]]) -> None:
+    """A unit of work's events, after its COMMIT. A publisher with a `publish_many` of its own gets
+    them at once (the local relay sends a batch as one datagram, not one per event)."""
     for publisher in [_transport, *_publishers]:
         if publisher is None:
             continue
-        try:
-            publisher(channel, event)
-        except Exception:  # noqa: BLE001 - logged, the data is committed already
-            log.exception("live publish to %s failed", channel)
+        batch = getattr(publisher, "publish_many", None)
+        calls = [(batch, (events,))] if batch else [(publisher, event) for event in events]
+        for call, args in calls:
+            try:
+                call(*args)
+            except Exception:  # noqa: BLE001 - logged, the data is committed already
+                log.exception("live publish to %s failed", ", ".join(sorted({channel for channel, _ in events})))
 
 
 def redis_publisher(redis_url: str) -> Publisher:

@@ -1,9 +1,10 @@
 """The local relay: live events between the processes of one installation when Redis is not configured.
 
 Each web process binds a Unix datagram socket in `<data dir>/live/` (mode 0700: only the
-installation's user can send) and hands every datagram it receives to its channels plugin. Any
+installation's user can send) and hands every event it receives to its channels plugin. Any
 process (a CLI command, the worker, the scheduler, another web process) publishes by sending the
-event to every socket there. Why this and not the database or a port: docs/architecture.md.
+event to every socket there; a unit of work's events (an ingested batch) go together, as few
+datagrams as fit. Why this and not the database or a port: docs/architecture.md.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SUFFIX = ".sock"
-MAX_EVENT_BYTES = 16 * 1024  # our events are ~100 bytes; a bigger one is a bug, dropped with a log line
+# Events are ~100 bytes; one bigger than a datagram is a bug, dropped with a log line. (macOS
+# refuses datagrams over net.local.dgram.maxdgram, 2 KiB by default: raise it there, or use Redis.)
+MAX_DATAGRAM_BYTES = 16 * 1024
 # The kernel queues few datagrams per socket (net.unix.max_dgram_qlen, 10 on many systems), so a
 # burst (an import) waits for a web process that is behind, but never longer than this; a process
 # that stays behind (stopped, hung) has events dropped, without waiting, until it reads again.
@@ -34,9 +37,27 @@ SUN_PATH_MAX = 104  # sockaddr_un's path: 108 bytes on Linux, 104 on macOS (with
 DRAIN_AT_MOST = 500  # datagrams per wake-up, so a flood cannot hold the event loop
 
 
-def encode(channel: str, event: dict[str, Any]) -> bytes:
-    """`<channel>\\n<event as JSON>`: the receiver hands the JSON on as it is, without decoding it."""
-    return channel.encode() + b"\n" + json.dumps(event, default=str, separators=(",", ":")).encode()
+def datagrams(events: list[tuple[str, dict[str, Any]]]) -> list[bytes]:
+    """Each event as two lines, `<channel>` and `<event as JSON>` (JSON has no raw newline), packed
+    into as few datagrams as fit. The receiver hands the JSON on as it is, without decoding it."""
+    packed: list[bytes] = []
+    current = b""
+    for channel, event in events:
+        record = channel.encode() + b"\n" + json.dumps(event, default=str, separators=(",", ":")).encode() + b"\n"
+        if len(record) > MAX_DATAGRAM_BYTES or "\n" in channel:
+            log.warning("live event for %s dropped: %d bytes (the local relay carries at most %d, and no "
+                        "newline in a channel's name)", channel, len(record), MAX_DATAGRAM_BYTES)
+            continue
+        if len(current) + len(record) > MAX_DATAGRAM_BYTES:
+            packed.append(current)
+            current = b""
+        current += record
+    return packed + [current] if current else packed
+
+
+def events_in(datagram: bytes) -> list[tuple[str, bytes]]:
+    lines = datagram.split(b"\n")
+    return [(channel.decode(), payload) for channel, payload in zip(lines[0::2], lines[1::2]) if payload]
 
 
 class LiveDirectory:
@@ -76,31 +97,36 @@ class RelayPublisher:
         seconds, fraction = divmod(SEND_WAIT_SECONDS, 1)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
                                 struct.pack("ll", int(seconds), int(fraction * 1_000_000)))
-        self._peers: tuple[str, ...] = ()
+        self._folder = str(self.directory.path)
+        self._peers: tuple[tuple[str, str], ...] = ()  # (socket's name, address)
         self._seen: tuple[int, float] | None = None  # (folder mtime, when it was listed)
         self._behind: set[str] = set()
         self._refused: set[str] = set()  # peers whose errors were logged once
 
     def __call__(self, channel: str, event: dict[str, Any]) -> None:
-        data = encode(channel, event)
-        if len(data) > MAX_EVENT_BYTES:
-            log.warning("live event for %s dropped: %d bytes, the local relay carries at most %d",
-                        channel, len(data), MAX_EVENT_BYTES)
-            return
-        for name in self.peers():
-            self._send(name, data)
+        self.publish_many([(channel, event)])
 
-    def peers(self) -> tuple[str, ...]:
+    def publish_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        peers = self.peers()
+        if not peers:
+            return
+        packed = datagrams(events)
+        for name, address in peers:
+            for data in packed:
+                if not self._send(name, address, data):
+                    break
+
+    def peers(self) -> tuple[tuple[str, str], ...]:
         """The sockets in the folder, listed again when it changes (and at least every RESCAN_SECONDS)."""
         try:
-            mtime = os.stat(self.directory.path).st_mtime_ns
+            mtime = os.stat(self._folder).st_mtime_ns
         except FileNotFoundError:  # no web process has started yet: nobody to tell
             return ()
         now = time.monotonic()
         if self._seen is None or self._seen[0] != mtime or now - self._seen[1] > RESCAN_SECONDS:
             try:
-                with os.scandir(self.directory.path) as entries:
-                    self._peers = tuple(entry.name for entry in entries
+                with os.scandir(self._folder) as entries:
+                    self._peers = tuple((entry.name, self.directory.address(entry.name)) for entry in entries
                                         if entry.name.endswith(SUFFIX) and entry.name != self.own)
             except OSError as error:
                 log.warning("live relay folder %s cannot be read: %s", self.directory.path, error)
@@ -108,27 +134,29 @@ class RelayPublisher:
             self._seen = (mtime, now)
         return self._peers
 
-    def _send(self, name: str, data: bytes) -> None:
+    def _send(self, name: str, address: str, data: bytes) -> bool:
+        """False when the rest of a batch need not be tried (the peer is gone, behind or refusing)."""
         behind = name in self._behind
         try:
-            self._socket.sendto(data, socket.MSG_DONTWAIT if behind else 0, self.directory.address(name))
+            self._socket.sendto(data, socket.MSG_DONTWAIT if behind else 0, address)
         except BlockingIOError:
             if not behind:
                 self._behind.add(name)
                 log.warning("live events to web process %s are dropped: it has not read them for %.1f s",
                             name, SEND_WAIT_SECONDS)
-            return
+            return False
         except (ConnectionRefusedError, FileNotFoundError):
             self._remove_stale(name)
-            return
+            return False
         except OSError as error:
             if name not in self._refused:
                 self._refused.add(name)
                 log.warning("live events to web process %s cannot be sent: %s", name, error)
-            return
+            return False
         if behind:
             self._behind.discard(name)
             log.info("web process %s reads live events again", name)
+        return True
 
     def _remove_stale(self, name: str) -> None:
         """Its process ended without removing it (killed, crashed): nobody will read it again."""
@@ -167,20 +195,18 @@ class RelayListener:
     def _drain(self) -> None:
         for _ in range(DRAIN_AT_MOST):
             try:
-                data = self._socket.recv(MAX_EVENT_BYTES)
+                data = self._socket.recv(MAX_DATAGRAM_BYTES)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
                 if error.errno != errno.EBADF:
                     log.warning("live relay socket: %s", error)
                 return
-            channel, separator, payload = data.partition(b"\n")
-            if not separator:
-                continue
             try:
-                self._deliver(channel.decode(), payload)
-            except Exception:  # noqa: BLE001 - one bad event must not stop the relay
-                log.exception("live event from the relay could not be delivered")
+                for channel, payload in events_in(data):
+                    self._deliver(channel, payload)
+            except Exception:  # noqa: BLE001 - one bad datagram must not stop the relay
+                log.exception("live events from the relay could not be delivered")
 
     def close(self) -> None:
         self._loop.remove_reader(self._socket.fileno())

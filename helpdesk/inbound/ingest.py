@@ -111,8 +111,7 @@ async def _ingest_or_error(session: AsyncSession, message: InboundMessage, setti
 
 
 def _publish(events: list[tuple[str, dict]]) -> None:
-    for channel, event in events:
-        live.publish(channel, event)
+    live.publish_many(events)  # together: the local relay sends a batch's events as one datagram
 
 
 def _ingest_sync(sync_session: Session, messages: list[InboundMessage], settings: Settings, rules):

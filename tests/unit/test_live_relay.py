@@ -1,5 +1,6 @@
 """The local relay's edges, on real Unix sockets: what a slow, stopped or far-away web process does
-to the publisher (helpdesk/live_relay.py). The whole path, process to console: tests/integration/test_live_across_processes.py."""
+to the publisher (helpdesk/live_relay.py). The whole path, process to console:
+tests/integration/test_live_across_processes.py."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,8 @@ import time
 
 import pytest
 
-from helpdesk.live_relay import SEND_WAIT_SECONDS, LiveDirectory, LocalRelay, RelayPublisher
+from helpdesk import live
+from helpdesk.live_relay import SEND_WAIT_SECONDS, LiveDirectory, LocalRelay, RelayPublisher, events_in
 
 TICKET_CREATED = {"event": "ticket.created", "ticket_id": 7}
 
@@ -77,15 +79,43 @@ def test_a_stopped_web_process_delays_publishing_once_then_not_at_all(tmp_path, 
             queued = []
             while True:
                 try:
-                    queued.append(json.loads(stopped.recv(65536).partition(b"\n")[2]))
+                    queued += [json.loads(payload) for _, payload in events_in(stopped.recv(65536))]
                 except BlockingIOError:
                     break
             assert queued and queued[0]["ticket_id"] == 0  # what the kernel held is read when it goes on
             publish("queue:all", {"event": "ticket.created", "ticket_id": 500})
-            assert json.loads(stopped.recv(65536).partition(b"\n")[2])["ticket_id"] == 500
+            assert [json.loads(payload)["ticket_id"] for _, payload in events_in(stopped.recv(65536))] == [500]
             assert "reads live events again" in caplog.text
     finally:
         stopped.close()
+        publish.close()
+
+
+def test_a_batchs_events_travel_together_so_an_import_does_not_wait_for_the_web_process(tmp_path, caplog):
+    folder = LiveDirectory(tmp_path / "live")
+    folder.create()
+    busy = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # reads nothing while the batch arrives
+    busy.bind(folder.address("98-busy.sock"))
+    publish = RelayPublisher(folder.path)
+    events = [(f"ticket:{n}", {"event": "message.created", "ticket_id": n, "message_id": n}) for n in range(200)]
+    try:
+        with caplog.at_level(logging.WARNING, logger="helpdesk.live_relay"):
+            live.set_transport(publish)
+            started = time.monotonic()
+            live.publish_many(events)  # as ingest_many does after its COMMIT
+            assert time.monotonic() - started < SEND_WAIT_SECONDS
+        assert caplog.text == ""
+        busy.setblocking(False)
+        received = []
+        while True:
+            try:
+                received += [(channel, json.loads(payload)) for channel, payload in events_in(busy.recv(65536))]
+            except BlockingIOError:
+                break
+        assert received == events
+    finally:
+        live.set_transport(None)
+        busy.close()
         publish.close()
 
 
