@@ -3,6 +3,7 @@ from helpdesk.models.accounts import Mailbox, SocialAccount
 from helpdesk.models.agents import ROLES, Agent, Team
 from helpdesk.models.audit import AuditEvent, Notification, QuarantinedMessage
 from helpdesk.models.base import Base, utcnow
+from helpdesk.models.chat import ChatChannel, ChatConversation
 from helpdesk.models.customers import Customer, CustomerIdentity, Order, OrderItem, Organization, OrganizationDomain
 from helpdesk.models.sla import BusinessCalendar, SlaPolicy
 from helpdesk.models.tickets import (
@@ -19,7 +20,8 @@ from helpdesk.models.tickets import (
 )
 
 __all__ = [
-    "Agent", "Attachment", "AuditEvent", "Base", "BusinessCalendar", "CannedResponse", "Customer",
+    "Agent", "Attachment", "AuditEvent", "Base", "BusinessCalendar", "CannedResponse", "ChatChannel",
+    "ChatConversation", "Customer",
     "CustomerIdentity", "Draft", "Mailbox", "Message", "Notification", "OPEN_STATUSES", "Order", "OrderItem", "Organization",
     "OrganizationDomain", "PRIORITIES", "QuarantinedMessage", "ROLES", "STATUSES", "SlaPolicy",
     "SocialAccount", "Team", "Ticket", "TicketParticipant", "TicketTag", "utcnow",
