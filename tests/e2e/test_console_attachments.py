@@ -10,6 +10,7 @@ import pytest
 from helpdesk.channel import Attachment, Identity, InboundMessage, ThreadKeys
 from tests.conftest import run_sync
 from tests.e2e.conftest import live_server, sign_in  # noqa: F401 - fixtures
+from tests.e2e.test_content_security_policy import RECORD_VIOLATIONS
 from tests.support import images
 
 
@@ -53,6 +54,7 @@ def open_ticket(browser, server, ticket, viewport):
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.add_init_script(RECORD_VIOLATIONS)  # the viewer runs under the console's CSP: no inline script
     sign_in(page, server)
     page.goto(f"{server.url}/console/tickets/{ticket['ticket_id']}")
     page.locator("#timeline .file-thumb").first.wait_for()
@@ -132,7 +134,7 @@ def test_thumbnails_open_a_viewer_that_walks_the_tickets_images_and_closes_back(
         assert wait_for_image(page, "box.jpg")["open"]
         page.locator("#attachment-viewer-close").click()
         closed_on(page, "box.jpg")
-        assert page.errors == []
+        assert page.errors == [] and page.evaluate("window.__violations") == []
     finally:
         context.close()
 
