@@ -11,5 +11,9 @@ def install_adapters(settings: Settings) -> None:
     from channels.email import receive
     from channels.email.smtp import SmtpSender
 
+    from channels.chat.widget.route import widget_router
+    from helpdesk.web.public import endpoints
+
     receive.install()
     register_sender(SmtpSender(settings))
+    endpoints.add_router(widget_router())  # GET /widget.js

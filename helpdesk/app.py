@@ -39,7 +39,7 @@ from helpdesk.web.sessions import ConsoleSessionConfig, sweep_expired
 # Routes that outsiders call with their own authentication (signatures, tokens), not our forms.
 # Litestar searches these patterns anywhere in the path: each is anchored at the start, so a
 # future `/console/admin/api-keys` is not exempt.
-CSRF_EXEMPT = ["^/webhooks/", "^/api/", "^/chat/", "^/healthz$", "^/metrics$"]
+CSRF_EXEMPT = ["^/webhooks/", "^/api/", "^/chat/", "^/widget\\.js$", "^/healthz$", "^/metrics$"]
 SESSION_SWEEP_SECONDS = 3600
 
 log = logging.getLogger(__name__)

@@ -42,17 +42,18 @@ class PublicEndpoints:
     """The public routes of one app: webhooks, and routers an adapter mounts whole (chat)."""
 
     webhooks: dict[str, Webhook] = field(default_factory=dict)
-    routers: list[Router] = field(default_factory=list)
+    routers: dict[str, Router] = field(default_factory=dict)
 
     def add_webhook(self, webhook: Webhook) -> None:
         self.webhooks[webhook.platform] = webhook
 
     def add_router(self, router: Router) -> None:
-        """An adapter's own public routes (e.g. `/chat/...`), mounted as they are."""
-        self.routers.append(router)
+        """An adapter's own public routes (e.g. `/chat/...`), mounted as they are. Keyed by path like
+        webhooks, so installing the adapters twice in one process (serve, then its broker) mounts them once."""
+        self.routers[router.path] = router
 
     def route_handlers(self) -> list[Router]:
-        return [_webhook_router(webhook) for webhook in self.webhooks.values()] + self.routers
+        return [_webhook_router(webhook) for webhook in self.webhooks.values()] + list(self.routers.values())
 
 
 endpoints = PublicEndpoints()  # this process's registry: `channels.registry.install_adapters` fills it
