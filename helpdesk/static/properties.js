@@ -8,7 +8,7 @@
   var FADE_MS = 8000;
   var LEAVE = "Your tag changes on this ticket are not saved. Leave anyway?";
   var refreshPending = false;
-  var carried = null;  // tags being typed while the panel is swapped: {value, shown, start, end}
+  var carried = null;  // tags being typed while the panel is swapped: {input, value, shown, start, end}
 
   function tagsInput() { return document.getElementById("prop-tags"); }
 
@@ -21,13 +21,19 @@
     return !!input && normal(input.value) !== normal(input.defaultValue);
   }
 
-  // choosing in a select, or a save on its way: a re-fetch now would undo what the agent sees
+  function saving() {
+    return Array.prototype.some.call(document.querySelectorAll("#ticket-properties .htmx-request"), function (el) {
+      return el.id !== "properties-refresh";
+    });
+  }
+
+  // choosing in a select, or a save on its way: a re-fetch now would undo what the agent sees (or, landing
+  // first, leave the save's answer without a panel to go into)
   function busy() {
     var form = document.getElementById("properties-form");
     if (!form) return false;
     var active = document.activeElement;
-    return (active && active.tagName === "SELECT" && form.contains(active)) ||
-      document.querySelector("#properties-form .htmx-request, #properties-form.htmx-request") !== null;
+    return (active && active.tagName === "SELECT" && form.contains(active)) || saving();
   }
 
   function refreshIfPending() {
@@ -42,6 +48,12 @@
     if (elt && elt.id === "properties-refresh" && busy()) {
       event.preventDefault();
       refreshPending = true;
+    } else if (target && target.id === "ticket-properties" && elt && elt.id !== "properties-refresh") {
+      var refresh = document.getElementById("properties-refresh");  // a save: it goes first, the re-fetch after
+      if (refresh && refresh.classList.contains("htmx-request")) {
+        htmx.trigger(refresh, "htmx:abort");
+        refreshPending = true;
+      }
     } else if (target && target.id === "workspace" && tagsDirty() && !window.confirm(LEAVE)) {
       event.preventDefault();  // opening another ticket, a queue, a search result
     }
@@ -58,11 +70,13 @@
     var input = tagsInput();
     if (!target || target.id !== "ticket-properties" || !tagsDirty() || saved) return;
     var shown = target.querySelector("input[name=shown_tags]");
-    carried = { value: input.value, shown: shown ? shown.value : "", start: input.selectionStart, end: input.selectionEnd };
+    carried = { input: input, value: input.value, shown: shown ? shown.value : "", start: input.selectionStart,
+      end: input.selectionEnd };
   }
 
   function restore() {
     var input = tagsInput(), state = carried;
+    if (!state || input === state.input) return;  // the panel is not swapped yet (htmx:afterSwap of an OOB part)
     carried = null;
     if (!state || !input || normal(state.value) === normal(input.defaultValue)) return;
     input.value = state.value;

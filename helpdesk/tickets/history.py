@@ -137,7 +137,7 @@ def _tags(change: dict) -> list[Markup]:
     for key, verb in (("added", "added"), ("removed", "removed")):
         tags = change.get(key) or []
         if tags:
-            parts.append(Markup("{} tag{} {}").format(verb, "s" if len(tags) > 1 else "", Markup(", ").join(
+            parts.append(Markup("{} tag{} {}").format(verb, "s" if len(tags) > 1 else "", Markup(" ").join(
                 Markup('<span class="tag">{}</span>').format(t) for t in tags)))
     return parts
 
@@ -169,7 +169,7 @@ def describe(action: str, data: dict, agents: dict[int, Agent], teams: dict[int,
         until = _parse(data.get("until"))
         if until is None:
             return Markup("snoozed the ticket")
-        return Markup('snoozed the ticket until <time datetime="{}">{}</time>').format(
+        return Markup('snoozed the ticket until <time datetime="{}" data-local>{}</time>').format(
             data["until"], until.strftime("%d %b %H:%M"))
     if action == "ticket.unsnoozed":
         return Markup("ended the ticket's snooze")

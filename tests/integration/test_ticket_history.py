@@ -48,7 +48,7 @@ async def test_property_changes_are_lines_in_the_conversation_with_names_and_old
     lines = history_lines(page.text)
     assert lines[0].startswith("Bea Agent changed status from new to pending, changed priority from normal to high ·")
     assert lines[1].startswith("Bea Agent assigned it to Lena Lead, set team to Support ·")
-    assert lines[2].startswith("Bea Agent added tags refund, vip ·")
+    assert lines[2].startswith("Bea Agent added tags refund vip ·")
     assert lines[3].startswith("Bea Agent unassigned Lena Lead, removed tag refund ·")
     assert len(lines) == 4
     # after the customer's message, in time order; the time of day is shown
@@ -258,3 +258,17 @@ async def test_history_costs_one_query_whatever_its_length(app, client, shop, se
         assert len(history_lines(page.text)) == (30 if name == "busy" else 0)
     assert counts["quiet"] == counts["busy"], counts
     assert sum("audit_events" in s for s in statements) == 1
+
+
+async def test_the_live_refetch_of_the_panel_keeps_notices_and_updates_the_status_badge(client, shop, session):
+    token = await sign_in(client, "agent")
+    ticket_id = shop.ticket_ids[0]
+    saved = await post_properties(client, ticket_id, token, status="pending", shown_status="new")
+    assert '<div id="properties-notices" class="properties-notices" >' in saved.text  # replaced by a save
+    lead = await session.get(Agent, shop.agents["lead"])
+    await bulk_update(session, [ticket_id], Changes(status="solved"), agent=lead)
+    refetch = await client.get(f"/console/tickets/{ticket_id}/properties", headers=htmx("ticket-properties"))
+    # kept by a re-fetch: what the agent was shown after their save stays
+    assert '<div id="properties-notices" class="properties-notices" hx-preserve>' in refetch.text
+    assert '<span id="ticket-status" class="badge status-solved" hx-swap-oob="true">solved</span>' in refetch.text
+    assert '<option value="solved" selected>' in refetch.text

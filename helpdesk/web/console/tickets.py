@@ -220,7 +220,7 @@ class TicketController(Controller):
 
     @get("/tickets/{ticket_id:int}/properties", name="ticket_properties")
     async def properties(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
-        return fragment("console/_ticket_properties.html", await workspace_context(db, agent, ticket_id))
+        return fragment("console/_properties_refresh.html", await workspace_context(db, agent, ticket_id))
 
     @get("/tickets/{ticket_id:int}/sla-clocks", name="ticket_sla_clocks")
     async def clocks(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
