@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email import imap
 from helpdesk import db
-from helpdesk.tickets import outbox
+from helpdesk.tickets import outbox, snooze
 from workers.context import current_settings
 
 
@@ -49,7 +49,14 @@ async def poll_mailboxes() -> None:
     await imap.poll_mailboxes(sessions(), settings=current_settings())
 
 
-ACTORS = [deliver_message, sweep_outbox, poll_mailboxes]
+@dramatiq.actor(queue_name="schedule", max_retries=0)
+async def wake_snoozed() -> None:
+    # safe when runs overlap: each ticket is woken and its assignee notified once
+    async with sessions()() as session:
+        await snooze.wake_due(session)
+
+
+ACTORS = [deliver_message, sweep_outbox, poll_mailboxes, wake_snoozed]
 
 
 def _enqueue_delivery(message_id: int, delay_seconds: float) -> None:

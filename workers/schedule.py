@@ -8,6 +8,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 JOBS: list[tuple[str, int]] = [
     ("sweep_outbox", 30),
     ("poll_mailboxes", 60),  # the safety net under IMAP IDLE, and the only reader where IDLE is off
+    ("wake_snoozed", 30),  # snoozed tickets whose time has come return to the queues
 ]
 
 

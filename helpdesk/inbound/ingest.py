@@ -399,12 +399,15 @@ class _NewTicket:
 
 
 def _continue(ticket: _TicketRow, decision: Decision, message: InboundMessage) -> None:
-    """The ticket's state after a message joins it: reopened, or back from pending on a customer's reply."""
+    """The ticket's state after a message joins it: reopened, or back from pending (and from a
+    snooze: helpdesk/tickets/snooze.py) on a customer's reply."""
     if decision.action == threading.REOPEN:
         ticket.status = "open"
         ticket.solved_at = None
     elif ticket.status == "pending" and not message.auto_generated:
         ticket.status = "open"
+    if not message.auto_generated:
+        ticket.snoozed_until = None
     if not message.auto_generated:
         ticket.last_inbound_at = max(filter(None, (ticket.last_inbound_at, message.received_at)))
     ticket.updated_at = utcnow()

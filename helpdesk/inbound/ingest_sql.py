@@ -22,10 +22,10 @@ _OD = OrganizationDomain.__table__
 TICKET_FIELDS = (
     "id", "number", "status", "priority", "channel", "customer_id", "organization_id", "team_id", "merged_into_id",
     "solved_at", "sla_policy_id", "sla_paused_at", "resolution_due_at", "first_responded_at", "next_response_due_at",
-    "first_response_due_at", "last_inbound_at", "updated_at",
+    "first_response_due_at", "last_inbound_at", "updated_at", "snoozed_until",
 )
 UPDATED_TICKET_COLUMNS = ("status", "solved_at", "sla_paused_at", "resolution_due_at", "next_response_due_at",
-                          "last_inbound_at", "updated_at")
+                          "last_inbound_at", "updated_at", "snoozed_until")
 NEW_TICKET_COLUMNS = (
     "subject", "status", "channel", "account", "platform_thread_id", "customer_id", "organization_id",
     "created_at", "updated_at", "sla_policy_id", "first_response_due_at", "resolution_due_at", "last_inbound_at",

@@ -117,3 +117,12 @@ def agent_responded(ticket: Ticket, at: datetime) -> None:
 def paused(ticket: Ticket, at: datetime) -> None:
     if ticket.sla_paused_at is None:
         ticket.sla_paused_at = at
+
+
+def resumed(ticket: Ticket, at: datetime) -> None:
+    """Leaving pending (by hand, or a snooze ending) resumes a paused clock: the resolution target
+    moves on by the time it was paused, as after a customer's reply."""
+    if ticket.sla_paused_at is not None:
+        if ticket.resolution_due_at is not None:
+            ticket.resolution_due_at += at - ticket.sla_paused_at
+        ticket.sla_paused_at = None

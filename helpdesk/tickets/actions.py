@@ -185,12 +185,8 @@ def _apply(ticket: Ticket, changes: Changes, now: datetime) -> dict:
             done["team_id"] = [ticket.team_id, value]
             ticket.team_id = value
     if changes.status is not None and changes.status != ticket.status:
-        if ticket.status == "pending" and changes.status != "pending" and ticket.sla_paused_at is not None:
-            # leaving pending by hand resumes the clock as a customer reply would
-            paused_for = now - ticket.sla_paused_at
-            if ticket.resolution_due_at is not None:
-                ticket.resolution_due_at += paused_for
-            ticket.sla_paused_at = None
+        if ticket.status == "pending" and changes.status != "pending":
+            sla_policies.resumed(ticket, now)  # leaving pending by hand resumes the clock as a customer reply would
         if changes.status in ("new", "open", "pending", "on_hold"):
             ticket.solved_at = None
             ticket.closed_at = None

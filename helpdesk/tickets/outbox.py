@@ -121,6 +121,8 @@ async def queue_reply(
 
 def set_status(ticket: Ticket, status: str, now: datetime) -> None:
     ticket.status = status
+    if status not in ("pending", "on_hold"):
+        ticket.snoozed_until = None  # made active, solved or closed: no longer snoozed (helpdesk/tickets/snooze.py)
     if status == "pending":
         sla_policies.paused(ticket, now)
     if status == "solved":

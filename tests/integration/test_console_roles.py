@@ -33,6 +33,12 @@ EXPECTED = {
     ("POST", "/console/tickets/{ticket_id:int}/messages/{message_id:int}/retry"): "agent",
     ("GET", "/console/tickets/{ticket_id:int}/messages/{message_id:int}"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/presence"): "agent",
+    ("POST", "/console/tickets/{ticket_id:int}/snooze"): "agent",
+    ("POST", "/console/tickets/{ticket_id:int}/unsnooze"): "agent",
+    ("GET", "/console/notifications"): "agent",
+    ("GET", "/console/notifications/bell"): "agent",
+    ("POST", "/console/notifications/read"): "agent",
+    ("POST", "/console/notifications/{notification_id:int}/open"): "agent",
     ("GET", "/console/attachments/{attachment_id:int}"): "agent",
     ("GET", "/console/attachments/{attachment_id:int}/thumbnail/{sha256:str}"): "agent",
     ("GET", "/console/customers/{customer_id:int}"): "agent",
@@ -112,7 +118,7 @@ async def ids(shop, session):
     await session.commit()
     return {"ticket_id": shop.ticket_ids[0], "message_id": shop.message_ids[0], "customer_id": shop.customer_id,
             "attachment_id": attachment.id, "agent_id": 99999, "team_id": 99999, "mailbox_id": 99999,
-            "response_id": 99999, "quarantine_id": 99999}
+            "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999}
 
 
 async def call(client, method: str, url: str, token: str | None):

@@ -6,7 +6,8 @@ few SSE event names the templates listen for:
 - `timeline`: a message was added or its delivery status changed (the conversation re-fetches),
 - `properties`: status, assignee, tags ... changed (properties and SLA clocks re-fetch; the
   conversation too, for the change's line in the ticket's history),
-- `presence`: who else has this ticket open, as ready HTML.
+- `presence`: who else has this ticket open, as ready HTML,
+- `notifications`: the agent got a notification or read one (the header's bell re-fetches).
 Bursts are coalesced so a bulk action costs one re-fetch, not fifty.
 """
 from __future__ import annotations
@@ -90,9 +91,12 @@ def queue_stream(channels: ChannelsPlugin, agent_id: int) -> AsyncGenerator[Serv
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
         yield ServerSentEventMessage(comment="connected")
         async for batch in _events(channels, [live.queue_channel("all"), live.agent_channel(agent_id)]):
-            if batch:
+            kinds = {str(event.get("event", "")) for event in batch}
+            if any(not kind.startswith("notification.") for kind in kinds):
                 yield ServerSentEventMessage(event="counts", data="1")
-            else:
+            if any(kind.startswith("notification.") for kind in kinds):
+                yield ServerSentEventMessage(event="notifications", data="1")
+            if not batch:
                 yield ServerSentEventMessage(comment="keep-alive")
 
     return stream()

@@ -16,16 +16,19 @@ from helpdesk.web.console.attachments import AttachmentController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
 from helpdesk.web.console.live import LiveController
+from helpdesk.web.console.notifications import NotificationController
 from helpdesk.web.console.quarantine import QuarantineController
 from helpdesk.web.console.queues import QueueController
 from helpdesk.web.console.session import SessionController
 from helpdesk.web.console.sla_board import SlaBoardController
+from helpdesk.web.console.snooze import SnoozeController
 from helpdesk.web.console.tickets import TicketController
 
 console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, AttachmentController, CustomerController,
-                    SlaBoardController, AdminController, QuarantineController, LiveController],
+                    SlaBoardController, AdminController, QuarantineController, LiveController, SnoozeController,
+                    NotificationController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
