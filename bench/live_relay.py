@@ -3,6 +3,7 @@
 Starts `helpdesk serve` on a fresh data folder, signs an agent in over HTTP and opens a ticket's
 event stream (/console/live/tickets/N), as a console does. This process then publishes as every
 CLI command does (`live.transport_for(settings)`, the relay) and times:
+- the relay alone: from the publish to the datagram read by a process that does nothing else;
 - latency: from the publish to the event read on the SSE stream, one event at a time (presence
   events, each naming its number, so each read is matched to its publish). The stream waits
   COALESCE_SECONDS after an event's arrival to batch a burst; the figure without it is printed too;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -68,6 +70,43 @@ def latency(installation: Installation, url: str, events: int) -> tuple[list[flo
     finally:
         stream.close()
     return latencies, costs
+
+
+READER = """
+import socket, sys, time
+reader = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+reader.bind(sys.argv[1])
+print("ready", flush=True)
+while True:
+    reader.recv(65536)
+    print(time.monotonic(), flush=True)
+"""
+
+
+def hop(installation: Installation, events: int) -> list[float]:
+    """Publish -> datagram read by a process that only reads its socket (no web app), in ms: the
+    relay's own share of the latency. CLOCK_MONOTONIC is the same clock in every process."""
+    from helpdesk.live_relay import LiveDirectory
+
+    folder = LiveDirectory(installation.settings.live_dir)
+    folder.create()
+    reader = subprocess.Popen([sys.executable, "-c", READER, folder.address("1-reader.sock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        publish, took = live.transport_for(installation.settings), []
+        for n in range(events + 10):
+            started = time.monotonic()
+            publish("ticket:1", {"event": "presence", "agent_id": 999, "name": f"Publisher {n}", "state": "viewing"})
+            read_at = float(reader.stdout.readline())
+            if n >= 10:
+                took.append((read_at - started) * 1000)
+            time.sleep(random.uniform(0.02, 0.06))
+        return took
+    finally:
+        reader.kill()
+        reader.wait()
+        (folder.path / "1-reader.sock").unlink()
 
 
 def burst(installation: Installation, count: int) -> tuple[float, int]:
@@ -137,6 +176,8 @@ def main() -> None:
         installation = Installation(Path(folder))
         installation.seed_agents()
         try:
+            alone = describe(hop(installation, args.events))
+            print(f"publish -> read by a process that only reads its socket: {alone}")
             print(f"bursts of {args.burst} events sent back to back by this process, to")
             for processes in (0, 1, 2):
                 if processes:

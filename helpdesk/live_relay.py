@@ -8,6 +8,7 @@ datagrams as fit. Why this and not the database or a port: docs/architecture.md.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
@@ -176,8 +177,6 @@ class RelayListener:
     """This web process's socket: each datagram is handed to `deliver(channel, payload)` on the event loop."""
 
     def __init__(self, directory: Path, deliver: Callable[[str, bytes], None]) -> None:
-        import asyncio
-
         self.directory = LiveDirectory(directory)
         self.directory.create()
         self.name = f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"

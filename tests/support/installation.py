@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -91,7 +90,7 @@ class Installation:
     def stop(self) -> None:
         for process in self.servers:
             if process.poll() is None:
-                stop(process, signal.SIGINT)
+                stop(process)  # SIGTERM, as systemd and docker stop it
 
 
 @pytest.fixture
