@@ -87,6 +87,10 @@ def register(cli: click.Group) -> None:
                 sink.start()
                 stops.append(sink.stop)
                 login = run(seed_demo(settings, progress=True, mail_relay=(sink.host, sink.port)))
+                from channels.chat.widget.demo import demo_shop_router
+                from helpdesk.web.public import endpoints
+
+                endpoints.add_router(demo_shop_router())  # /demo/shop: the demo only, never a real installation
             stops.append(start_background_services(settings, worker=in_process or not no_worker,
                                                    scheduler=in_process, listen=in_process))
             url = f"http://{host}:{port}"
@@ -94,6 +98,8 @@ def register(cli: click.Group) -> None:
                           f"(database: {'SQLite ' + str(settings.sqlite_path) if settings.is_sqlite else 'PostgreSQL'})")
             if login:
                 console.print(f"Sign in as [bold]{login[0]}[/] with password [bold]{login[1]}[/]")
+                console.print(f"Chat as a customer at [link={url}/demo/shop]{url}/demo/shop[/link] and answer in "
+                              f"the console in another tab", soft_wrap=True)
             if sink:
                 console.print(f"Replies go to a local mail sink on {sink.host}:{sink.port}, not to the customers; "
                               f"each one is kept as an .eml file in {sink.folder.resolve()}", soft_wrap=True)

@@ -64,9 +64,10 @@ def _seed_agents(settings: Settings) -> None:
     run_sync(seed())
 
 
-def start_server(tmp_path: Path, settings: Settings, database_url: str) -> LiveServer:
-    """`helpdesk serve` in a subprocess on a free loopback port (in-process worker, IDLE listeners)."""
-    port = free_port()
+def start_server(tmp_path: Path, settings: Settings, database_url: str, *, port: int | None = None) -> LiveServer:
+    """`helpdesk serve` in a subprocess on a free loopback port, or on `port` to restart one (in-process
+    worker, IDLE listeners)."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
     env.update(HELPDESK_DATA_DIR=str(settings.data_dir), HELPDESK_DATABASE_URL=database_url,
                HELPDESK_SECRET_KEY="e2e-secret", HELPDESK_MAIL_DOMAIN="support.example.test",

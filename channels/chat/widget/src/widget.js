@@ -313,7 +313,7 @@
     }
     clearTimeout(disconnectedTimer);
     disconnectedTimer = setTimeout(function () { if (!ready) renderStatus(); }, 1500);
-    var delay = Math.min(30000, 1000 * Math.pow(2, attempts++));
+    var delay = Math.min(15000, 1000 * Math.pow(2, attempts++));
     retryTimer = setTimeout(connect, delay / 2 + Math.random() * delay / 2);
   }
   function reconnectNow() {
@@ -372,7 +372,7 @@
     if (!m || (m.seq && bySeq[m.seq])) return;  // shown already
     if (m.seq) lastSeq = Math.max(lastSeq, m.seq);
     var mine = m.id && byId[m.id];
-    if (mine) { confirm(mine, m.seq); return; }  // our own message, stored: it is on screen already
+    if (mine) { mine.at = m.at || mine.at; confirm(mine, m.seq); return; }  // our own message, stored: it is on screen already
     var item = addItem({id: m.id, seq: m.seq, from: m.from === "agent" ? "agent" : "visitor", name: m.name,
       text: m.text || "", at: m.at, attachments: m.attachments || []});
     if (item.from === "agent") {
@@ -395,6 +395,7 @@
     children.push(bubble);
     item.meta = h("span", {"class": "meta"});
     children.push(item.meta);
+    if (item.from === "agent") item.meta.textContent = clock(item.at);
     item.el = h("li", {"class": "msg " + item.from}, children);
     var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
     log.appendChild(item.el);
@@ -416,11 +417,17 @@
     items.forEach(function (item) {
       if (item.from !== "visitor") return;
       item.el.classList.toggle("failed", !!item.failed);
-      item.meta.textContent = item.failed ? "Not sent: " + item.failed : item.pending ? "Sending…" : "";
+      item.meta.textContent = item.failed ? "Not sent: " + item.failed : item.pending ? "Sending…" : clock(item.at);
       if (!item.pending && !item.failed && item.seq) last = item;
     });
-    if (last) last.meta.textContent = last.seq <= agentRead ? "Seen" : "Sent";
+    if (last) last.meta.textContent = join(clock(last.at), last.seq <= agentRead ? "Seen" : "Sent");
   }
+
+  function clock(at) {
+    var date = at ? new Date(at) : null;
+    return date && !isNaN(date) ? date.toLocaleTimeString([], {hour: "numeric", minute: "2-digit"}) : "";
+  }
+  function join(a, b) { return a && b ? a + " · " + b : a || b; }
 
   function transmit(item) {
     item.sentAt = Date.now();
@@ -428,7 +435,7 @@
   }
 
   function savePending() {  // kept across a reload too: a message typed offline is never lost
-    var pending = items.filter(function (i) { return i.pending; }).map(function (i) { return {id: i.id, text: i.text}; });
+    var pending = items.filter(function (i) { return i.pending; }).map(function (i) { return {id: i.id, text: i.text, at: i.at}; });
     save(STORE + ":pending", pending.length ? JSON.stringify(pending) : null);
   }
 
@@ -440,7 +447,7 @@
     textarea.value = "";
     growTextarea();
     stopTyping();
-    var item = addItem({id: uuid(), from: "visitor", text: text, pending: true, sentAt: 0});
+    var item = addItem({id: uuid(), from: "visitor", text: text, at: new Date().toISOString(), pending: true, sentAt: 0});
     savePending();
     refreshStatuses();
     ensureSession().then(function () { if (ready) transmit(item); }, function (error) {
@@ -544,8 +551,8 @@
     }).then(function () {
       busy(offline, false);
       offlineText.value = "";
-      addItem({from: "visitor", text: text}).meta.textContent = "We'll answer by email to " + fields.email;
-      showNotice("Thanks! We got your message.", false);
+      render();  // the message is the conversation's first: it comes back over the socket like any other
+      showNotice("Thanks! We'll answer by email to " + fields.email + ".", false);
     }, function (error) {
       busy(offline, false);
       offlineError.textContent = failure(error);
@@ -590,7 +597,7 @@
   }
   function render() {
     if (!config) return;
-    var offlineMode = isOffline() && !me.email;
+    var offlineMode = isOffline() && !token;  // a conversation under way goes on: answered here, or by email
     var needPrechat = !token && !offlineMode && prechatFields().length > 0;
     prechat.hidden = !needPrechat;
     prechatNameField.hidden = prechatFields().indexOf("name") < 0;
@@ -606,9 +613,9 @@
     renderStatus();
   }
   function renderStatus() {
-    statusLine.textContent = token && !ready && !stopped && ws === null ? "Reconnecting…"
-      : isOffline() ? (me.email ? "Away: we'll answer by email to " + me.email : "Away right now")
-      : "Online: we usually answer in a few minutes";
+    statusLine.textContent = token && !ready && !stopped && (ws === null || attempts > 0) ? "Reconnecting…"
+      : isOffline() ? (me.email ? "Away: we'll answer by email to " + me.email : token ? "Away: we'll answer here" : "Away right now")
+      : "Online: we answer in minutes";
   }
   function renderBadge() {
     badge.textContent = unread > 9 ? "9+" : String(unread);
@@ -649,7 +656,7 @@
     root.appendChild(frame);
     (document.body || document.documentElement).appendChild(host);
     loadJson(STORE + ":pending", []).forEach(function (p) {  // typed before a reload and never acknowledged
-      if (p && p.id && p.text) addItem({id: p.id, from: "visitor", text: p.text, pending: true, sentAt: 0});
+      if (p && p.id && p.text) addItem({id: p.id, from: "visitor", text: p.text, at: p.at, pending: true, sentAt: 0});
     });
     render();
     refreshStatuses();
