@@ -26,7 +26,7 @@ from pathlib import Path
 
 from helpdesk import live
 from helpdesk.web.console.live import COALESCE_SECONDS
-from tests.support.installation import EventStream, Installation, signed_in
+from tests.support.installation import Installation, signed_in
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -50,7 +50,7 @@ class CountWarnings(logging.Handler):
 
 def latency(installation: Installation, url: str, events: int) -> tuple[list[float], list[float]]:
     """(publish -> SSE read, cost of the publish call), in ms, one event at a time."""
-    stream = EventStream(signed_in(url, "bea@shop.test"), "/console/live/tickets/1")
+    stream = installation.stream(signed_in(url, "bea@shop.test"), "/console/live/tickets/1")
     publish = live.transport_for(installation.settings)
     latencies, costs = [], []
     try:

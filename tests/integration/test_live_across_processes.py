@@ -8,13 +8,13 @@ import socket
 import time
 
 from helpdesk.live_relay import LiveDirectory
-from tests.support.installation import EventStream, installation, signed_in  # noqa: F401 - the fixture
+from tests.support.installation import installation, signed_in  # noqa: F401 - the fixture
 
 
 def test_mail_imported_in_another_process_reaches_the_open_queue(installation):
     url, _ = installation.serve()
     bea = signed_in(url, "bea@shop.test")
-    stream = EventStream(bea, "/console/live/queues")
+    stream = installation.stream(bea, "/console/live/queues")
     try:
         installation.import_mail("My parcel never arrived")
         stream.next("counts", timeout=5)  # the nav and the list re-fetch themselves on it
@@ -29,15 +29,15 @@ def test_every_web_process_gets_the_events_of_commands_and_of_each_other(install
     (url_a, _), (url_b, _) = installation.serve(), installation.serve()
     assert len(installation.live_sockets()) == 2
     bea_on_b, lena_on_a = signed_in(url_b, "bea@shop.test"), signed_in(url_a, "lena@shop.test")
-    queue_on_a = EventStream(signed_in(url_a, "alex@shop.test"), "/console/live/queues")
-    queue_on_b = EventStream(bea_on_b, "/console/live/queues")
+    queue_on_a = installation.stream(signed_in(url_a, "alex@shop.test"), "/console/live/queues")
+    queue_on_b = installation.stream(bea_on_b, "/console/live/queues")
     try:
         installation.import_mail("The lid is cracked")
         queue_on_a.next("counts", timeout=5)
         queue_on_b.next("counts", timeout=5)
 
         ticket_id = installation.newest_ticket_id()
-        ticket_on_b = EventStream(bea_on_b, f"/console/live/tickets/{ticket_id}")
+        ticket_on_b = installation.stream(bea_on_b, f"/console/live/tickets/{ticket_id}")
         try:
             typed = lena_on_a.post(f"/console/tickets/{ticket_id}/presence", data={"state": "typing"},
                                    headers={"x-csrftoken": lena_on_a.cookies["helpdesk_csrf"]})
@@ -51,22 +51,21 @@ def test_every_web_process_gets_the_events_of_commands_and_of_each_other(install
         queue_on_b.close()
 
 
-def test_a_socket_left_by_a_killed_web_process_does_not_stop_the_events(installation):
-    _, killed = installation.serve()
-    left_behind = installation.live_sockets()
-    killed.send_signal(signal.SIGKILL)
-    killed.wait()
-    assert installation.live_sockets() == left_behind  # nobody removed it
-    # and one more, as a crash between bind and listen would leave
-    stale = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    stale.bind(LiveDirectory(installation.settings.live_dir).address("1-deadbeef.sock"))
-    stale.close()
-    url, _ = installation.serve()
-    stream = EventStream(signed_in(url, "bea@shop.test"), "/console/live/queues")
+def test_sockets_left_by_a_killed_web_process_do_not_stop_the_events(installation):
+    (_, killed), (url, alive) = installation.serve(), installation.serve()
+    stream = installation.stream(signed_in(url, "bea@shop.test"), "/console/live/queues")
     try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert len(installation.live_sockets()) == 2  # nobody removed the killed process's socket
+        # and one more, as a process killed between binding its socket and reading it leaves
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        stale.bind(LiveDirectory(installation.settings.live_dir).address("1-deadbeef.sock"))
+        stale.close()
         installation.import_mail("Wrong size delivered")
         stream.next("counts", timeout=5)
-        assert len(installation.live_sockets()) == 1  # the publisher removed both stale sockets
+        remaining = installation.live_sockets()  # the command's publisher removed both stale sockets
+        assert len(remaining) == 1 and remaining[0].startswith(f"{alive.pid}-")
     finally:
         stream.close()
 

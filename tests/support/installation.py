@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import closing
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -24,11 +25,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from helpdesk import live
+from helpdesk.live_relay import RelayPublisher
 from helpdesk.settings import Settings
+from helpdesk.web.console.live import COALESCE_SECONDS
 from tests.conftest import free_port
 from tests.support.processes import stop, wait_until_serving
 
 HELPDESK = [sys.executable, "-m", "helpdesk"]
+PROBE = {"event": "message.delivery", "probe": True}  # the queue stream says `counts`, a ticket's `timeline`
 SECRET = "installation-secret"
 
 
@@ -43,6 +48,7 @@ class Installation:
         self.env.update(HELPDESK_DATA_DIR=str(self.data_dir), HELPDESK_SECRET_KEY=SECRET,
                         PYTHONPATH=str(Path(__file__).resolve().parents[2]))
         self.servers: list[subprocess.Popen] = []
+        self._relay: RelayPublisher | None = None
 
     def seed_agents(self) -> None:
         """Bea (agent), Lena (lead) and Alex (admin), password tests.e2e.conftest.PASSWORD; migrates first."""
@@ -83,6 +89,22 @@ class Installation:
     def newest_ticket_id(self) -> int:
         with closing(sqlite3.connect(self.settings.sqlite_path)) as conn:
             return conn.execute("SELECT max(id) FROM tickets").fetchone()[0]
+
+    def publish(self, channel: str, event: dict) -> None:
+        """An event sent over the relay from this process, as any other process of the installation sends one."""
+        if self._relay is None:
+            self._relay = RelayPublisher(self.settings.live_dir)
+        self._relay(channel, event)
+
+    def stream(self, client: httpx.Client, path: str) -> EventStream:
+        """A console's event stream (/console/live/queues or /console/live/tickets/N), subscribed."""
+        stream = EventStream(client, path)
+        if path.endswith("/queues"):
+            channel, name = live.queue_channel("all"), "counts"
+        else:
+            channel, name = live.ticket_channel(int(path.rsplit("/", 1)[1])), "timeline"
+        stream.wait_until_subscribed(lambda: self.publish(channel, PROBE), name)
+        return stream
 
     def live_sockets(self) -> list[str]:
         return sorted(p.name for p in self.settings.live_dir.glob("*.sock"))
@@ -126,7 +148,6 @@ class EventStream:
         self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
         self._thread.start()
         assert self._connected.wait(15), f"the stream {path} did not open"
-        time.sleep(0.3)  # the stream subscribes right after its first comment
 
     def _read(self, path: str) -> None:
         event = data = ""
@@ -157,7 +178,19 @@ class EventStream:
             if event == name:
                 return data, at
 
-    def drain(self) -> None:
+    def wait_until_subscribed(self, probe: Callable[[], None], name: str) -> None:
+        """The stream says "connected" before it subscribes: `probe()` until a `name` event comes
+        through, then let any straggler pass, so that no probe is taken for what a test waits for."""
+        deadline = time.monotonic() + 20
+        while True:
+            probe()
+            try:
+                self.next(name, timeout=0.5)
+                break
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise
+        time.sleep(COALESCE_SECONDS + 0.5)
         while not self._events.empty():
             self._events.get_nowait()
 
