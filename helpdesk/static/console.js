@@ -22,10 +22,33 @@
     if (messages.length) messages[messages.length - 1].scrollIntoView({ block: "nearest" });
   }
 
+  // the newest message on screen, above the reply box (which stays in view at the foot of a long thread)
+  function latestInView() {
+    var messages = document.querySelectorAll("#timeline > .message");
+    var pane = document.getElementById("workspace");
+    if (!messages.length || !pane) return false;
+    var last = messages[messages.length - 1].getBoundingClientRect(), view = pane.getBoundingClientRect();
+    var box = document.getElementById("reply-box");
+    return last.bottom > view.top && last.top < Math.min(view.bottom, box ? box.getBoundingClientRect().top : view.bottom);
+  }
+
+  // the conversation re-rendered (a reply just sent, a live update, a delivery failing): the newest
+  // message stays in view if it was, and a reply just sent comes into view, not under the reply box
+  var followLatest = false;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "conversation") {
+      followLatest = event.detail.elt.id === "reply-form" || latestInView();
+    }
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (followLatest && event.detail.target && event.detail.target.id === "conversation") {
+      followLatest = false;
+      showLatest();
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     if (event.detail && event.detail.target && event.detail.target.id === "workspace") showLatest();
-    // a reply or note just sent: in view above the reply box, not under it at the foot of a long thread
-    if (event.detail && event.detail.elt && event.detail.elt.id === "reply-form" && event.detail.successful) showLatest();
     var view = document.querySelector("[data-current-ticket]");
     var current = view ? view.dataset.currentTicket : null;
     document.querySelectorAll("#queue-list [data-ticket-id]").forEach(function (row) {

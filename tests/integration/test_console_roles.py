@@ -33,6 +33,8 @@ EXPECTED = {
     ("POST", "/console/tickets/{ticket_id:int}/messages/{message_id:int}/retry"): "agent",
     ("GET", "/console/tickets/{ticket_id:int}/messages/{message_id:int}"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/presence"): "agent",
+    ("POST", "/console/tickets/{ticket_id:int}/draft"): "agent",
+    ("POST", "/console/tickets/{ticket_id:int}/draft/discard"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/snooze"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/unsnooze"): "agent",
     ("GET", "/console/notifications"): "agent",

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest, HTMXTemplate, HXLocation
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.tickets import attachments, queues
+from helpdesk.tickets import attachments, drafts, queues
 
 from helpdesk.staff import directory as staff
 from helpdesk.models import Agent
@@ -92,6 +92,8 @@ async def queue_pane(db: AsyncSession, request: HTMXRequest, agent: Agent, name:
     return {
         "agent": agent,
         "queue": page,
+        # the rows this agent has a draft on (one query on the drafts' agent index, this page's ids)
+        "drafted": await drafts.tickets_with_drafts(db, agent.id, [row.id for row in page.rows]),
         "counts": await queues.queue_nav(db),
         "active_agents": agents,
         "all_teams": teams,

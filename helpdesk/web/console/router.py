@@ -15,6 +15,7 @@ from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.attachments import AttachmentController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
+from helpdesk.web.console.drafts import DraftController
 from helpdesk.web.console.live import LiveController
 from helpdesk.web.console.notifications import NotificationController
 from helpdesk.web.console.quarantine import QuarantineController
@@ -26,9 +27,9 @@ from helpdesk.web.console.tickets import TicketController
 
 console_router = Router(
     path="/console",
-    route_handlers=[SessionController, QueueController, TicketController, AttachmentController, CustomerController,
-                    SlaBoardController, AdminController, QuarantineController, LiveController, SnoozeController,
-                    NotificationController],
+    route_handlers=[SessionController, QueueController, TicketController, DraftController, AttachmentController,
+                    CustomerController, SlaBoardController, AdminController, QuarantineController, LiveController,
+                    SnoozeController, NotificationController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,

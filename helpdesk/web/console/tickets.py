@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channel import Attachment as OutAttachment
 from helpdesk.tickets import canned_responses
+from helpdesk.tickets import drafts
 from helpdesk.customers import records as customers
 from helpdesk.tickets import outbox
 from helpdesk.tickets import queues
@@ -23,7 +24,7 @@ from helpdesk.tickets import attachments
 from helpdesk.tickets import history
 from helpdesk.tickets import properties as ticket_properties
 from helpdesk.tickets.message_html import content_id_key, remote_images, sanitise
-from helpdesk.models import Agent, Attachment, Message, Ticket
+from helpdesk.models import Agent, Attachment, Draft, Message, Ticket
 from helpdesk.models.base import MAX_BIGINT, parse_id
 from helpdesk.settings import Settings
 from helpdesk.staff import directory as staff
@@ -175,6 +176,13 @@ def timeline_item(message: Message, agents: dict[int, Agent], *, show_images: bo
     return TimelineItem(message, body, [a for a in message.attachments if a.id not in shown], author, blocked)
 
 
+def reply_box(draft: Draft | None) -> dict[str, Any]:
+    """What the reply box shows: the agent's draft restored (helpdesk/tickets/drafts.py), or an empty reply."""
+    if draft is None:
+        return {"body": "", "mode": "reply", "error": None, "draft": None}
+    return {"body": draft.body, "mode": draft.mode, "error": None, "draft": draft}
+
+
 async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> dict[str, Any]:
     view = await tickets.load_ticket_view(db, ticket_id)
     if view is None:
@@ -189,7 +197,7 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         "customer_view": customer_view,
         "clocks": tickets.sla_clocks(view.ticket),
         "canned": await canned_responses.list_responses(db),
-        "reply": {"body": "", "mode": "reply", "error": None},
+        "reply": reply_box(await drafts.load(db, ticket_id, agent.id)),  # the agent's own draft, restored
     }
 
 
@@ -234,6 +242,8 @@ class TicketController(Controller):
         ticket = await _ticket(db, ticket_id)
         try:
             files = await data.files()
+            # the draft goes in the message's COMMIT; when nothing is sent there is no COMMIT and it stays
+            await drafts.discard(db, ticket.id, agent.id, commit=False)
             if data.mode == "note":
                 await tickets.add_note(db, ticket, agent=agent, text=data.body, attachments=files, settings=settings)
             else:
@@ -241,7 +251,8 @@ class TicketController(Controller):
                                          status_after=data.status_after)
         except (outbox.NothingToSend, tickets.TicketError) as error:
             context = await workspace_context(db, agent, ticket_id)
-            context["reply"] = {"body": data.body, "mode": data.mode, "error": str(error)}
+            # what was sent back is newer than the saved draft: static/drafts.js saves it again
+            context["reply"] = {"body": data.body, "mode": data.mode, "error": str(error), "unsaved": True}
             return await form_rejected(request, db, agent, context, page="console/ticket.html",
                                        part="console/_reply_box.html", target="reply-box")
         if not is_htmx(request):
