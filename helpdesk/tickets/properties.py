@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import Agent, Ticket
@@ -93,6 +94,11 @@ def _wanted(changes: actions.Changes) -> dict[str, Any]:
 async def save(session: AsyncSession, ticket: Ticket, changes: actions.Changes, *, seen: Seen, agent: Agent,
                undo: bool = False) -> Saved:
     """Save what the agent changed (see the module's docstring); raises TicketError for a bad value."""
+    # claim the row (a write lock until COMMIT, on both databases), then read the values now: a change in
+    # progress is waited for and seen, and two saves at once cannot both pass the check
+    await session.execute(update(Ticket).where(Ticket.id == ticket.id).values(updated_at=Ticket.updated_at)
+                          .execution_options(synchronize_session=False))
+    await session.refresh(ticket)
     wanted = _wanted(changes)
     skip, clashes = {}, {}
     for name, value in wanted.items():

@@ -99,6 +99,22 @@ def test_a_select_saves_on_change_with_undo_and_other_agents_see_the_line(browse
         lena_context.close()
 
 
+def test_two_selects_changed_in_quick_succession_are_both_saved(browser, seeded):
+    context, page = open_page(browser, seeded)
+    try:
+        page.goto(f"{seeded.url}/console/tickets/{seeded.data['refund']}")
+        page.locator("#prop-status").select_option("pending")
+        page.locator("#prop-priority").select_option("high")  # before the first answer is back
+        history(page, "changed priority from normal to high").wait_for()
+        history(page, "changed status from new to pending").wait_for()
+        page.reload()
+        assert (page.locator("#prop-status").input_value(), page.locator("#prop-priority").input_value()) == (
+            "pending", "high")
+        assert page.errors == []
+    finally:
+        context.close()
+
+
 def test_a_concurrent_change_is_shown_and_not_overwritten(browser, seeded):
     (bea_context, bea), (lena_context, lena) = two_agents_on(browser, seeded, seeded.data["teapot"])
     try:

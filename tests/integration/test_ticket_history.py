@@ -272,3 +272,29 @@ async def test_the_live_refetch_of_the_panel_keeps_notices_and_updates_the_statu
     assert '<div id="properties-notices" class="properties-notices" hx-preserve>' in refetch.text
     assert '<span id="ticket-status" class="badge status-solved" hx-swap-oob="true">solved</span>' in refetch.text
     assert '<option value="solved" selected>' in refetch.text
+
+
+async def test_a_save_waits_for_a_change_in_progress_and_does_not_overwrite_it(sessions, shop):
+    from sqlalchemy import update
+
+    from helpdesk.tickets import properties
+
+    ticket_id = shop.ticket_ids[0]
+
+    async def save_as(role: str, status: str):
+        async with sessions() as session:
+            agent = await session.get(Agent, shop.agents[role])
+            ticket = await session.get(Ticket, ticket_id)
+            return await properties.save(session, ticket, Changes(status=status),
+                                         seen=properties.Seen({"status": "new"}), agent=agent)
+
+    async with sessions() as other:
+        await other.execute(update(Ticket).where(Ticket.id == ticket_id).values(status="solved"))  # not committed
+        saving = asyncio.ensure_future(save_as("agent", "pending"))
+        await asyncio.sleep(0.5)
+        assert not saving.done()  # waits for the row
+        await other.commit()
+    saved = await saving
+    assert [c.field for c in saved.conflicts] == ["status"] and saved.done == {}
+    async with sessions() as session:
+        assert (await session.get(Ticket, ticket_id)).status == "solved"
