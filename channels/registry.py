@@ -11,9 +11,15 @@ def install_adapters(settings: Settings) -> None:
     from channels.email import receive
     from channels.email.smtp import SmtpSender
 
+    from channels.chat import receive as chat_receive
+    from channels.chat.endpoints import chat_router
+    from channels.chat.sender import ChatSender
     from channels.chat.widget.route import widget_router
     from helpdesk.web.public import endpoints
 
     receive.install()
     register_sender(SmtpSender(settings))
     endpoints.add_router(widget_router())  # GET /widget.js
+    chat_receive.install()
+    register_sender(ChatSender(settings))
+    endpoints.add_router(chat_router)  # /chat/{key}/...: config, session, upload, socket, ...

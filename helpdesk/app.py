@@ -105,12 +105,13 @@ def _security_headers(secure: bool) -> list[ResponseHeader]:
     return headers
 
 
-def _throttle_store(settings: Settings):
-    """Failed sign-in counts: shared through Redis when several web processes run."""
+def _shared_store(settings: Settings, namespace: str):
+    """Counts and short-lived keys every web process must see alike: Redis when configured.
+    "throttle": failed sign-ins and chat visitors' limits; "presence": agents with the console open."""
     if settings.redis_url:
         from litestar.stores.redis import RedisStore
 
-        return RedisStore.with_client(url=settings.redis_url, namespace="helpdesk-throttle")
+        return RedisStore.with_client(url=settings.redis_url, namespace=f"helpdesk-{namespace}")
     from litestar.stores.memory import MemoryStore
 
     return MemoryStore()
@@ -212,7 +213,8 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
             ).middleware,
             PrometheusConfig(app_name="helpdesk", prefix="helpdesk", group_path=True).middleware,
         ],
-        stores={"sessions": _session_store(settings), "throttle": _throttle_store(settings)},
+        stores={"sessions": _session_store(settings), "throttle": _shared_store(settings, "throttle"),
+                "presence": _shared_store(settings, "presence")},
         csrf_config=CSRFConfig(
             secret=settings.secret_key, cookie_name="helpdesk_csrf", header_name="x-csrftoken",
             cookie_secure=secure, cookie_samesite="lax", exclude=CSRF_EXEMPT,

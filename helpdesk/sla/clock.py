@@ -53,6 +53,17 @@ def calendar_from_row(timezone_name: str, weekly_hours: dict, holidays: list) ->
     )
 
 
+def is_open(at: datetime, calendar: Calendar | None) -> bool:
+    """Whether `at` falls in the calendar's business hours (no calendar, or no hours: always)."""
+    if calendar is None or calendar.always_open:
+        return True
+    at = at.astimezone(timezone.utc)
+    today = at.astimezone(ZoneInfo(calendar.timezone)).date()
+    # yesterday's spans too: one that runs past midnight may still be open
+    return any(opens <= at < closes for day in (today - timedelta(days=1), today)
+               for opens, closes in calendar.intervals_on(day))
+
+
 def add_business_time(start: datetime, minutes: float, calendar: Calendar | None) -> datetime:
     """The moment `minutes` of business time after `start` (as UTC)."""
     if calendar is None or calendar.always_open:

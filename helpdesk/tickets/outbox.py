@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.channel import Attachment as OutAttachment
 from helpdesk.channel import DeliveryError, Identity, Outbound, sender_for
 from helpdesk import live
+from helpdesk.chat import conversations as chat
 from helpdesk.tickets import history
 from helpdesk.sla import policies as sla_policies
 from helpdesk.files import read_blob, store_blob
@@ -71,7 +72,7 @@ async def queue_reply(
     if not text.strip() and not attachments:
         raise NothingToSend("write a reply or attach a file before sending")
     now = utcnow()
-    external_id = _new_external_id(ticket.channel, settings)
+    external_id = _new_external_id(ticket, settings)
     message = Message(
         ticket_id=ticket.id,
         direction="outbound",
@@ -131,9 +132,14 @@ def set_status(ticket: Ticket, status: str, now: datetime) -> None:
         ticket.closed_at = now
 
 
-def _new_external_id(channel: str, settings: Settings) -> str:
+def _new_external_id(ticket: Ticket, settings: Settings) -> str:
     token = uuid.uuid4().hex
-    return f"<{token}@{settings.mail_domain}>" if channel == "email" else f"out-{token}"
+    if ticket.channel == "email":
+        return f"<{token}@{settings.mail_domain}>"
+    if ticket.channel == "chat" and ticket.platform_thread_id:
+        # in the conversation's range of ids: how its messages are found (helpdesk/chat/conversations.py)
+        return chat.external_id(ticket.platform_thread_id, f"out-{token}")
+    return f"out-{token}"
 
 
 async def deliver(session: AsyncSession, message_id: int, *, settings: Settings) -> str:
@@ -278,17 +284,28 @@ async def _outbound(session: AsyncSession, message: Message, settings: Settings)
         account=message.account or ticket.account,
         agent_name=agent_name,
         automatic=message.auto_generated,
-        sending_account=await _sending_account(session, message.channel, message.account or ticket.account),
+        sending_account=await _sending_account(session, message, ticket),
         extra={"platform_thread_id": ticket.platform_thread_id},
     )
 
 
-async def _sending_account(session: AsyncSession, channel: str, account: str | None) -> dict | None:
-    """The settings of the account a reply goes out through, so a `Sender` never reads the database.
-    Email: the mailbox that received the ticket, else the first one that can send (a chat or API
-    ticket answered by email)."""
-    if channel != "email":
-        return None  # social and chat accounts join here with their adapters
+async def _sending_account(session: AsyncSession, message: Message, ticket: Ticket) -> dict | None:
+    """What a `Sender` needs besides the message, so it never reads the database. Chat: the
+    conversation, and the mailbox when the reply goes by email (helpdesk/chat/conversations.py)."""
+    if message.channel == "chat":
+        account = await chat.sending_account(session, ticket, message)
+        if account and account["by_email"]:
+            account["email_account"] = await sending_mailbox(session, None)
+            account["by_email"] = account["email_account"] is not None  # no mailbox: it waits in the chat
+        return account
+    if message.channel != "email":
+        return None  # social accounts join here with their adapters
+    return await sending_mailbox(session, message.account or ticket.account)
+
+
+async def sending_mailbox(session: AsyncSession, account: str | None) -> dict | None:
+    """The mailbox a reply goes out through: the one that received the ticket, else the first one
+    that can send (a chat or API ticket answered by email)."""
     query = select(Mailbox).where(Mailbox.smtp_host.is_not(None), Mailbox.active.is_(True))
     mailbox = None
     if account:

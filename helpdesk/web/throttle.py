@@ -30,12 +30,21 @@ class SignInThrottle:
 
     async def failed(self, email: str, address: str | None) -> None:
         for key, _ in self._keys(email, address):
-            count = await self.store.get(key)
-            if count is None:
-                await self.store.set(key, b"1", expires_in=WINDOW_SECONDS)
-            else:
-                ttl = await self.store.expires_in(key)
-                await self.store.set(key, str(int(count) + 1).encode(), expires_in=ttl or WINDOW_SECONDS)
+            await hit(self.store, key, WINDOW_SECONDS)
 
     async def succeeded(self, email: str) -> None:
         await self.store.delete(f"account:{email.strip().lower()}")
+
+
+async def hit(store: Store, key: str, window: int) -> int:
+    """Count one more event under `key` in a window of `window` seconds from its first; returns the
+    count so far. (Read then write: across processes a burst may count one or two short, which a
+    limit can live with; the stores have no atomic increment.)"""
+    count = await store.get(key)
+    if count is None:
+        await store.set(key, b"1", expires_in=window)
+        return 1
+    ttl = await store.expires_in(key)
+    count = int(count) + 1
+    await store.set(key, str(count).encode(), expires_in=ttl or window)
+    return count

@@ -22,12 +22,15 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.channels import ChannelsPlugin
+from litestar.stores.base import Store
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import live
+from helpdesk.chat import conversations as chat
+from helpdesk.staff import presence
 from helpdesk.models import Agent
 from helpdesk.web.console.pages import FORM
 
@@ -58,8 +61,10 @@ def presence_html(others: dict[int, tuple[str, str, float]]) -> str:
     return " ".join(parts)
 
 
-async def _events(channels: ChannelsPlugin, names: list[str]) -> AsyncGenerator[list[dict], None]:
-    """Batches of decoded events from `names`; an empty batch every HEARTBEAT_SECONDS of quiet."""
+async def _events(channels: ChannelsPlugin, names: list[str],
+                  first_quiet: float | None = None) -> AsyncGenerator[list[dict], None]:
+    """Batches of decoded events from `names`; an empty batch every HEARTBEAT_SECONDS of quiet (the
+    first after `first_quiet` seconds, when given)."""
     async with channels.start_subscription(names) as subscriber:
         queue: asyncio.Queue[dict] = asyncio.Queue()
 
@@ -71,11 +76,13 @@ async def _events(channels: ChannelsPlugin, names: list[str]) -> AsyncGenerator[
                     continue
 
         task = asyncio.create_task(pump())
+        quiet = HEARTBEAT_SECONDS if first_quiet is None else first_quiet
         try:
             while True:
                 try:
-                    first = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_SECONDS)
+                    first = await asyncio.wait_for(queue.get(), timeout=quiet)
                 except asyncio.TimeoutError:
+                    quiet = HEARTBEAT_SECONDS
                     yield []
                     continue
                 batch = [first]
@@ -87,19 +94,37 @@ async def _events(channels: ChannelsPlugin, names: list[str]) -> AsyncGenerator[
             task.cancel()
 
 
-def queue_stream(channels: ChannelsPlugin, agent_id: int) -> AsyncGenerator[ServerSentEventMessage, None]:
+def queue_stream(channels: ChannelsPlugin, agent_id: int,
+                 presence_store: Store | None = None) -> AsyncGenerator[ServerSentEventMessage, None]:
+    """The queue's events; while one is open the agent is online for chat (helpdesk/staff/presence.py)."""
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
         yield ServerSentEventMessage(comment="connected")
-        async for batch in _events(channels, [live.queue_channel("all"), live.agent_channel(agent_id)]):
-            kinds = {str(event.get("event", "")) for event in batch}
-            if any(not kind.startswith("notification.") for kind in kinds):
-                yield ServerSentEventMessage(event="counts", data="1")
-            if any(kind.startswith("notification.") for kind in kinds):
-                yield ServerSentEventMessage(event="notifications", data="1")
-            if not batch:
-                yield ServerSentEventMessage(comment="keep-alive")
+        _open_queues[agent_id] = _open_queues.get(agent_id, 0) + 1
+        refreshed = 0.0
+        try:
+            async for batch in _events(channels, [live.queue_channel("all"), live.agent_channel(agent_id)],
+                                       first_quiet=0):
+                if presence_store is not None and time.monotonic() - refreshed >= presence.REFRESH_SECONDS:
+                    refreshed = time.monotonic()
+                    await presence.mark_online(presence_store, agent_id)
+                kinds = {str(event.get("event", "")) for event in batch}
+                if any(not kind.startswith("notification.") for kind in kinds):
+                    yield ServerSentEventMessage(event="counts", data="1")
+                if any(kind.startswith("notification.") for kind in kinds):
+                    yield ServerSentEventMessage(event="notifications", data="1")
+                if not batch:
+                    yield ServerSentEventMessage(comment="keep-alive")
+        finally:
+            _open_queues[agent_id] -= 1
+            if not _open_queues[agent_id]:
+                del _open_queues[agent_id]
+                if presence_store is not None:  # the last console of this process; others refresh their own
+                    await presence.mark_offline(presence_store, agent_id)
 
     return stream()
+
+
+_open_queues: dict[int, int] = {}  # agent id -> queue streams open in this process
 
 
 def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int,
@@ -151,8 +176,8 @@ class LiveController(Controller):
         # a stream lives for hours: give the pooled connection back now, not when it ends
         await db.close()
         channels: ChannelsPlugin = request.app.state["channels"]
-        return ServerSentEvent(queue_stream(channels, agent.id), headers={"Cache-Control": "no-store",
-                                                                          "X-Accel-Buffering": "no"})
+        return ServerSentEvent(queue_stream(channels, agent.id, request.app.stores.get("presence")),
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @get("/live/tickets/{ticket_id:int}", name="live_ticket")
     async def ticket(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int) -> ServerSentEvent:
@@ -162,9 +187,11 @@ class LiveController(Controller):
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @post("/tickets/{ticket_id:int}/presence", name="ticket_presence", status_code=204)
-    async def presence(self, agent: Agent, ticket_id: int,
+    async def presence(self, db: AsyncSession, agent: Agent, ticket_id: int,
                        data: Annotated[Heartbeat, FORM]) -> None:
-        """Heartbeat from an open ticket: "viewing", "typing" or "left"; others' streams show it."""
+        """Heartbeat from an open ticket: "viewing", "typing" or "left"; others' streams show it, and
+        a chat's visitor sees the agent typing."""
         state = data.state if data.state in PRESENCE_STATES else "viewing"
         live.publish(live.ticket_channel(ticket_id),
                      {"event": "presence", "agent_id": agent.id, "name": agent.name, "state": state})
+        await chat.agent_typing(db, ticket_id, agent.name, state == "typing")

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channel import Attachment as OutAttachment
+from helpdesk.chat import conversations as chat
 from helpdesk.tickets import canned_responses
 from helpdesk.tickets import drafts
 from helpdesk.customers import records as customers
@@ -216,6 +217,7 @@ class TicketController(Controller):
         ticket = await _ticket(db, ticket_id)
         if ticket.merged_into_id is not None:
             return go(request, f"/console/tickets/{ticket.merged_into_id}")
+        await chat.agent_read(db, ticket)  # a chat's visitor sees that we read them
         context = await workspace_context(db, agent, ticket_id)
         if not (is_htmx(request) and request.htmx.target in WORKSPACE_FRAGMENTS):
             # the queue pane loads itself after the page (see docs/performance.md)
@@ -224,6 +226,7 @@ class TicketController(Controller):
 
     @get("/tickets/{ticket_id:int}/timeline", name="ticket_timeline")
     async def timeline(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
+        await chat.agent_read(db, await _ticket(db, ticket_id))
         return fragment("console/_conversation.html", await workspace_context(db, agent, ticket_id))
 
     @get("/tickets/{ticket_id:int}/properties", name="ticket_properties")
