@@ -93,7 +93,8 @@
     "color:#1f2328;letter-spacing:normal;text-align:left;text-transform:none;-webkit-font-smoothing:antialiased}",
     "button,input,textarea{font:inherit;color:inherit;letter-spacing:inherit;background:none;border:0}",
     "button{cursor:pointer}",
-    ":focus-visible{outline:3px solid #f0b429;outline-offset:2px}",
+    ":focus-visible{outline:3px solid var(--hd-accent);outline-offset:2px}",
+    ".head :focus-visible{outline-color:var(--hd-on-accent);outline-offset:-3px}",
     ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;width:58px;height:58px;border-radius:50%;",
     "background:var(--hd-accent);color:var(--hd-on-accent);box-shadow:0 4px 16px rgba(0,0,0,.25);display:flex;",
     "align-items:center;justify-content:center;transition:transform .15s}",
@@ -241,6 +242,7 @@
           if (!response.ok) {
             var error = new Error(typeof data.detail === "string" ? data.detail : "The chat service answered " + response.status);
             error.status = response.status;
+            error.detail = typeof data.detail === "string" ? data.detail : "";
             throw error;
           }
           return data;
@@ -277,7 +279,15 @@
   function connect() {
     if (ws || !token || stopped) return;
     clearTimeout(retryTimer);
-    var socket = new WebSocket(API.replace(/^http/, "ws") + "socket?token=" + encodeURIComponent(token));
+    var socket;
+    try {
+      socket = new WebSocket(API.replace(/^http/, "ws") + "socket?token=" + encodeURIComponent(token));
+    } catch (e) {  // a page's CSP without our origin in connect-src makes some browsers throw here
+      socket = {close: function () {}};
+      ws = socket;
+      dropped(socket, 1006);
+      return;
+    }
     ws = socket;
     socket.onopen = function () {
       lastFrameAt = Date.now();
@@ -506,8 +516,8 @@
       showMessage(message);
     }, function (error) {
       item.el.classList.add("failed");
-      item.meta.textContent = "Not sent: " + (error.status === 413 ? "files can be at most 10 MB"
-        : error.status === 415 ? "this type of file cannot be sent" : failure(error));
+      item.meta.textContent = "Not sent: " + (error.detail || (error.status === 413 ? "files can be at most 10 MB"
+        : error.status === 415 ? "this type of file cannot be sent" : failure(error)));
     });
   }
   function removeItem(item) {
@@ -620,7 +630,7 @@
   function renderBadge() {
     badge.textContent = unread > 9 ? "9+" : String(unread);
     badge.hidden = unread === 0;
-    launcherLabel.textContent = (isOpen ? "Close chat" : "Chat with us") + (unread ? " (" + unread + " new)" : "");
+    launcherLabel.textContent = "Chat with us" + (unread ? " (" + unread + " new)" : "");  // aria-expanded tells open
   }
 
   function toggle(open) {
