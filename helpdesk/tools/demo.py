@@ -4,8 +4,9 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from helpdesk.channel import Identity, InboundMessage, ThreadKeys
 from helpdesk.staff.agents import create_agent, ensure_team
@@ -13,11 +14,16 @@ from helpdesk.customers import identities
 from helpdesk import db
 from helpdesk.inbound.ingest import ingest
 from helpdesk.inbound.mailboxes import add_mailbox, edit_mailbox
-from helpdesk.models import Agent, BusinessCalendar, Mailbox, Message, Order, OrderItem, SlaPolicy, Ticket
+from helpdesk.chat.channels import create_channel
+from helpdesk.models import (
+    Agent, BusinessCalendar, ChatChannel, ChatConversation, Customer, CustomerIdentity, Mailbox, Message, Order,
+    OrderItem, SlaPolicy, Ticket,
+)
 from helpdesk.settings import Settings
 
 DEMO_LOGIN = ("admin@demo.test", "demo-password")
 DEMO_MAILBOX = "support@demo.test"  # the address the demo's email tickets came in at
+DEMO_CHAT_KEY = "demo"  # the demo shop page's widget (channels/chat/widget/demo)
 AGENTS = [
     ("admin@demo.test", "Alex Admin", "admin"),
     ("lena@demo.test", "Lena Lead", "lead"),
@@ -70,6 +76,40 @@ def _demo_customer(sync_session, name: str, senders: list[Identity]) -> int:
     for key in others:
         identities.add_identity(conn, customer.id, key, None)
     return customer.id
+
+
+def chat_origins(settings: Settings) -> list[str]:
+    """The demo's chat channel is for the demo's own pages: its base URL's origin, and any port on
+    loopback (the demo runs wherever `serve --port` puts it). Never a real channel's setting."""
+    base = urlsplit(settings.base_url)
+    return [f"{base.scheme}://{base.netloc}", "http://127.0.0.1:*", "http://localhost:*"]
+
+
+async def _seed_chat(session, settings: Settings, team_id: int) -> None:
+    """The chat channel "demo" (the demo shop page's widget), and a conversation behind each demo
+    chat ticket, so that an agent's reply to one has somewhere to go: by email to the customer,
+    who is long gone from the chat (the demo's mail sink)."""
+    channel = await session.scalar(select(ChatChannel).where(ChatChannel.key == DEMO_CHAT_KEY))
+    if channel is None:
+        channel = (await create_channel(
+            session, settings, name="Demo Tea Shop", key=DEMO_CHAT_KEY, allowed_origins=chat_origins(settings),
+            prechat_fields=["name", "email"], team_id=team_id, colour="#2f6b3a",
+            greeting="Hi! Questions about tea, orders or deliveries? We are here.")).channel
+    answered = select(ChatConversation.public_id)
+    threads = (await session.execute(
+        select(Ticket.platform_thread_id, func.max(Ticket.id), Ticket.customer_id, Customer.name)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(Ticket.channel == "chat", Ticket.platform_thread_id.is_not(None),
+               Ticket.platform_thread_id.not_in(answered))
+        .group_by(Ticket.platform_thread_id, Ticket.customer_id, Customer.name))).all()
+    long_ago = datetime.now(timezone.utc) - timedelta(days=1)
+    for thread, ticket_id, customer_id, name in threads:
+        email = await session.scalar(select(CustomerIdentity.value).where(
+            CustomerIdentity.customer_id == customer_id, CustomerIdentity.kind == "email").limit(1))
+        session.add(ChatConversation(public_id=thread, channel_id=channel.id, ticket_id=ticket_id,
+                                     customer_id=customer_id, name=name, email=email, last_seen_at=long_ago,
+                                     created_at=long_ago, visitor_last_read_id=0, agent_last_read_id=0))
+    await session.commit()
 
 
 async def send_demo_mail_through(session, host: str, port: int) -> None:
@@ -215,6 +255,8 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
             for ticket_id, at in last_message_at.items():
                 await session.execute(update(Ticket).where(Ticket.id == ticket_id).values(updated_at=at))
             await session.commit()
+        async with sessions() as session:
+            await _seed_chat(session, settings, team_id)
     finally:
         await db.dispose_sessions()
     return DEMO_LOGIN

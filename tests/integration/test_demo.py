@@ -60,23 +60,26 @@ def test_demo_reply_is_sent_to_the_local_sink_and_kept_as_eml(demo_env, tmp_path
             ticket_id, number, customer = sql(data_dir, """
                 SELECT t.id, t.number, m.sender_value FROM tickets t JOIN messages m ON m.ticket_id = t.id
                 WHERE t.channel = 'email' AND m.direction = 'inbound' ORDER BY t.id LIMIT 1""")
-            sent = client.post(f"/console/tickets/{ticket_id}/reply", files=NO_FILE,
-                               data={"body": "Your tea is on its way.", "mode": "reply"},
-                               headers={"x-csrftoken": client.cookies["helpdesk_csrf"]})
-            assert sent.status_code in (302, 303), sent.text
-            (reply_id,) = sql(data_dir, "SELECT max(id) FROM messages WHERE ticket_id = ? AND direction = 'outbound'",
-                              ticket_id)
-
-            deadline = time.monotonic() + 30
-            while (status := sql(data_dir, "SELECT delivery_status, delivery_error FROM messages WHERE id = ?",
-                                 reply_id))[0] != "sent":
-                assert status[0] in ("queued", "sending") and time.monotonic() < deadline, status
-                time.sleep(0.2)
+            reply_id = _reply_and_wait_until_sent(client, data_dir, ticket_id, "Your tea is on its way.")
             ticket_page = client.get(f"/console/tickets/{ticket_id}").text
             shown = re.search(rf'id="message-{reply_id}".*?data-delivery="(\w+)"', ticket_page, re.S)
             assert shown and shown.group(1) == "sent"
+            [kept] = list(outbox_dir.glob("*.eml"))
 
-        [kept] = list(outbox_dir.glob("*.eml"))
+            # a demo chat ticket is answerable too: its customer left the chat long ago, so by email
+            chat_ticket, chat_customer = sql(data_dir, """
+                SELECT t.id, ci.value FROM tickets t JOIN customer_identities ci ON ci.customer_id = t.customer_id
+                WHERE t.channel = 'chat' AND ci.kind = 'email' ORDER BY t.id LIMIT 1""")
+            _reply_and_wait_until_sent(client, data_dir, chat_ticket, "We have tea for that.")
+            [chat_mail] = [p for p in outbox_dir.glob("*.eml") if p != kept]
+            chat_mail = email.message_from_bytes(chat_mail.read_bytes(), policy=policy.default)
+            assert chat_mail["To"].addresses[0].addr_spec == chat_customer
+            assert "We have tea for that." in chat_mail.get_body(("plain",)).get_content()
+            # the demo shop page (any loopback port) may start a chat; another site may not
+            assert client.post("/chat/demo/session", json={}, headers={"origin": base}).status_code == 200
+            assert client.post("/chat/demo/session", json={},
+                               headers={"origin": "https://elsewhere.example"}).status_code == 403
+
         mail = email.message_from_bytes(kept.read_bytes(), policy=policy.default)
         assert mail["To"].addresses[0].addr_spec == customer
         assert mail["From"].addresses[0].addr_spec == "support@demo.test"
@@ -88,6 +91,20 @@ def test_demo_reply_is_sent_to_the_local_sink_and_kept_as_eml(demo_env, tmp_path
     assert process.returncode == 0, log.read_text()
     assert "Traceback" not in log.read_text()
     assert not port_open("127.0.0.1", sink_port) and not port_open("127.0.0.1", port)
+
+
+def _reply_and_wait_until_sent(client: httpx.Client, data_dir: Path, ticket_id: int, text: str) -> int:
+    sent = client.post(f"/console/tickets/{ticket_id}/reply", files=NO_FILE, data={"body": text, "mode": "reply"},
+                       headers={"x-csrftoken": client.cookies["helpdesk_csrf"]})
+    assert sent.status_code in (302, 303), sent.text
+    (reply_id,) = sql(data_dir, "SELECT max(id) FROM messages WHERE ticket_id = ? AND direction = 'outbound'",
+                      ticket_id)
+    deadline = time.monotonic() + 30
+    while (status := sql(data_dir, "SELECT delivery_status, delivery_error FROM messages WHERE id = ?",
+                         reply_id))[0] != "sent":
+        assert status[0] in ("queued", "sending") and time.monotonic() < deadline, status
+        time.sleep(0.2)
+    return reply_id
 
 
 def test_serve_on_a_port_in_use_says_so_in_one_line_before_starting_anything(demo_env, tmp_path):
