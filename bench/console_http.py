@@ -16,7 +16,8 @@ left them out), each on the page's kept-alive connection, one after another: a b
 in parallel, so this is the slower bound.
 
 The queue page is timed in each order an agent can choose (`?sort=`), on its first page and on
-pages 2-21 reached through the pager's keyset links ("All open" and "Unassigned").
+pages 2-21 reached through the pager's keyset links ("All open" and "Unassigned"). Those variants
+take turns request by request, so a busy machine slows them alike and they stay comparable.
 """
 from __future__ import annotations
 
@@ -112,13 +113,24 @@ def later_pages(browser: Browser, first: str, pages: int) -> list[str]:
 
 
 def report(browser: Browser, name: str, paths: list[str], *, after_load: bool = False) -> None:
-    for path in paths[:10]:  # warm-up: the first pages fill caches a long-running server has full
-        browser.page(path, after_load=after_load)
-    results = [browser.page(path, after_load=after_load) for path in paths]
-    times = [ms for ms, _ in results]
-    failed = sum(1 for _, status in results if status != 200)
-    print(f"{name:40s} n={len(times)} p50 {percentile(times, .5):6.1f} ms  p95 {percentile(times, .95):6.1f} ms"
-          f"  non-200: {failed}")
+    report_turns(browser, {name: paths}, after_load=after_load)
+
+
+def report_turns(browser: Browser, variants: dict[str, list[str]], *, after_load: bool = False) -> None:
+    """Time each variant's pages, the variants taking turns request by request."""
+    for paths in variants.values():
+        for path in paths[:10]:  # warm-up: the first pages fill caches a long-running server has full
+            browser.page(path, after_load=after_load)
+    results: dict[str, list[tuple[float, int]]] = {name: [] for name in variants}
+    for i in range(max(len(paths) for paths in variants.values())):
+        for name, paths in variants.items():
+            if i < len(paths):
+                results[name].append(browser.page(paths[i], after_load=after_load))
+    for name, timed in results.items():
+        times = [ms for ms, _ in timed]
+        failed = sum(1 for _, status in timed if status != 200)
+        print(f"{name:40s} n={len(times)} p50 {percentile(times, .5):6.1f} ms  p95 {percentile(times, .95):6.1f} ms"
+              f"  non-200: {failed}")
 
 
 def main() -> None:
@@ -127,14 +139,14 @@ def main() -> None:
     tickets = [f"/console/tickets/{random.randint(1, 1_000_000)}" for _ in range(SAMPLES)]
     report(browser, "ticket page", tickets)
     report(browser, "ticket page with what it fetches after load", tickets, after_load=True)
-    report(browser, "queue page with its counts", ["/console/queues/open"] * SAMPLES, after_load=True)
+    queue_pages = {"queue page with its counts": ["/console/queues/open"] * SAMPLES}
     for sort in SORTS:
-        report(browser, f"  sort={sort}", [f"/console/queues/open?sort={sort}"] * SAMPLES, after_load=True)
+        queue_pages[f"  sort={sort}"] = [f"/console/queues/open?sort={sort}"] * SAMPLES
     for sort in SORTS:
         deep = [path for queue in ("open", "unassigned")
                 for path in later_pages(browser, f"/console/queues/{queue}?sort={sort}", 20)]
-        report(browser, f"  sort={sort}, pages 2-21", random.sample(deep, len(deep)) * (SAMPLES // len(deep)),
-               after_load=True)
+        queue_pages[f"  sort={sort}, pages 2-21"] = random.sample(deep, len(deep)) * (SAMPLES // len(deep))
+    report_turns(browser, queue_pages, after_load=True)
     report(browser, "search page", [f"/console/search?q={w}" for w in random.choices(WORDS, k=SAMPLES)])
     report(browser, "search by number", [f"/console/search?q=%23{random.randint(1, 1_000_000)}"
                                          for _ in range(SAMPLES)])

@@ -237,6 +237,31 @@ async def test_bulk_bar_chooses_agents_and_teams_by_name_and_says_what_it_did(cl
     assert plain.status_code == 400 and "<html" in plain.text and 'id="bulk-error">select at least one ticket<' in plain.text
 
 
+async def test_every_kind_of_activity_brings_its_ticket_to_the_top_of_last_activity(session, settings, shop):
+    """updated_at is the last activity: a customer's message, an agent's reply or note, a property."""
+    from helpdesk.tickets import actions, outbox
+
+    first, second = shop.ticket_ids
+    await session.execute(update(Ticket).values(updated_at=utcnow() - timedelta(days=3)))
+    await session.commit()
+    agent = await session.get(Agent, shop.agents["agent"])
+
+    async def top() -> int:
+        return (await queues.list_queue(session, "open", agent_id=0)).rows[0].id
+
+    async def ticket(ticket_id):
+        return await session.get(Ticket, ticket_id, populate_existing=True)
+
+    await ingest(session, inbound(sender="ann@example.com", subject="Re: Broken teapot", token=second), settings=settings)
+    assert await top() == second
+    await actions.add_note(session, await ticket(first), agent=agent, text="Called the courier.")
+    assert await top() == first
+    await outbox.queue_reply(session, await ticket(second), settings=settings, agent=agent, text="A new one is on its way.")
+    assert await top() == second
+    await actions.update_ticket(session, await ticket(first), actions.Changes(priority="high"), agent=agent)
+    assert await top() == first
+
+
 async def test_demo_seed_stamps_each_ticket_with_its_last_message(settings):
     from helpdesk.db import make_engine, make_session_factory
     from helpdesk.tools.demo import seed_demo
