@@ -236,8 +236,8 @@ async def after_message(session: AsyncSession, conversation: ChatConversation, *
         if taken is None:  # a merged-into ticket that another conversation already names keeps that one
             conversation.ticket_id = ticket_id
     conversation.customer_id = conversation.customer_id or customer_id
-    if seen:
-        conversation.last_seen_at = utcnow()
+    # a message left offline: the visitor is gone, and replies go by email at once
+    conversation.last_seen_at = utcnow() if seen else min(conversation.last_seen_at, utcnow() - AWAY)
     await session.commit()
 
 

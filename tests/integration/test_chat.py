@@ -469,3 +469,20 @@ async def test_the_channel_is_online_while_an_agent_of_its_team_has_the_console_
             presence.ChannelStatus(False, False)
         monday = datetime(2026, 12, 7, 9, 30, tzinfo=timezone.utc)
         assert (await presence.channel_status(session, store, channel, now=monday)).online is True
+
+
+async def test_a_message_left_offline_links_the_email_and_its_reply_goes_by_email(chat, sessions, settings, smtp_sink):
+    await _sending_mailbox(sessions, smtp_sink)
+    token = await chat.token()
+    async with chat.http() as http:
+        bearer = {"authorization": f"Bearer {token}"}
+        no_email = await http.post("/offline", json={"text": "Hello?"}, headers=bearer)
+        assert no_email.status_code == 400
+        left = await http.post("/offline", json={"email": "ann@example.com", "name": "Ann", "text": "Call me back"},
+                               headers=bearer)
+    assert left.status_code == 202, left.text
+    conversation = await _conversation(sessions, token, settings)
+    assert (conversation.email, conversation.name) == ("ann@example.com", "Ann")
+    await _reply(sessions, settings, chat, conversation.ticket_id, "Sorry we missed you!")
+    [mail] = smtp_sink.messages
+    assert mail.rcpt_tos == ["ann@example.com"] and b"Call me back" in mail.content
