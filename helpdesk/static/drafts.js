@@ -11,7 +11,7 @@
 
   var timer = null;
   var inflight = null;  // the save under way (a Promise)
-  var sending = false;  // the reply form's own request is under way: it ends the draft
+  var sending = null;  // the reply form whose own request (a send) is under way: it ends the draft
   var saved = {};  // draft URL -> what the server holds, as far as this page knows (see key)
   var failed = {};  // draft URL -> true while its last save did not go through
 
@@ -97,7 +97,7 @@
     clearTimeout(timer);
     timer = null;
     var f = form();
-    if (!f || !f.dataset.draftUrl || sending) return Promise.resolve();
+    if (!f || !f.dataset.draftUrl || sending === f) return Promise.resolve();
     if (inflight) return inflight.then(flush);
     if (!dirty(f)) return Promise.resolve();
     var s = snapshot(f);
@@ -169,16 +169,18 @@
     }
   });
 
+  // a send that works replaces the form (its own afterRequest then never reaches the document): the
+  // new form is not the one sending; a send that fails leaves the form, and afterRequest clears it
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (event.detail.elt === form()) sending = true;
+    if (event.detail.elt === form()) sending = event.detail.elt;
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.elt.id === "reply-form") sending = false;
+    if (event.detail.elt === sending) sending = null;
   });
 
   function leaving(event) {
     var f = form();
-    if (!f || sending || !(dirty(f) || inflight)) return;
+    if (!f || sending === f || !(dirty(f) || inflight)) return;
     var s = snapshot(f);
     if (!failed[s.url] && fitsKeepalive(s)) {
       clearTimeout(timer);

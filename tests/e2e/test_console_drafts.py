@@ -156,4 +156,14 @@ def test_ctrl_enter_sends_the_reply_into_view_empties_the_box_and_ends_the_draft
     page.reload()
     expect(page.locator("#reply-body")).to_have_value("")
     expect(page.locator(".message[data-direction='outbound']")).to_have_count(1)
+    # the box just emptied by a send keeps the next draft too
+    page.keyboard.press("r")
+    page.keyboard.type("And a follow-up")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator(".message[data-direction='outbound']")).to_have_count(2)
+    expect(page.locator("#reply-body")).to_be_focused()  # the agent writes on
+    page.keyboard.type("Third, not sent yet")
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved")
+    page.reload()
+    expect(page.locator("#reply-body")).to_have_value("Third, not sent yet")
     assert page.errors == []
