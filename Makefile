@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test system-packages bench
+.PHONY: demo test system-packages bench widget
 
 $(BIN)/helpdesk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(BIN)/helpdesk
 
 test: system-packages $(BIN)/helpdesk
 	$(BIN)/pytest -q -p no:cacheprovider
+
+widget: $(BIN)/helpdesk  # rebuild channels/chat/widget/dist/widget.js after editing its source
+	$(BIN)/python -m channels.chat.widget.build
 
 bench: $(BIN)/helpdesk
 	$(BIN)/helpdesk bench ingest --n 20000

@@ -476,12 +476,7 @@ def test_the_widget_works_with_the_keyboard_alone(browser, chat):
     page.goto(chat.shop.page("keyboard", chat.url, "shop"))
     page.get_by_role("button", name=re.compile("Chat with us")).wait_for()
     launcher = page.get_by_role("button", name=re.compile("Chat with us"))
-    for _ in range(5):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.shadowRoot?.activeElement?.classList.contains('launcher')"):
-            break
-    else:
-        raise AssertionError("the launcher is not reachable with Tab")
+    _tab_to_launcher(page)
     page.keyboard.press("Enter")
     expect(launcher).to_have_attribute("aria-expanded", "true")
     expect(page.get_by_role("dialog", name="Leaf & Kettle")).to_be_visible()
@@ -503,7 +498,30 @@ def test_the_widget_works_with_the_keyboard_alone(browser, chat):
     expect(launcher).to_have_attribute("aria-expanded", "false")
     assert page.evaluate("document.activeElement.shadowRoot.activeElement.classList.contains('launcher')")
     context.close()
+
+    # on a phone the panel covers the page: Tab goes round inside it, not to the page hidden behind
+    context, page = _visitor(browser, {"width": 390, "height": 844})
+    page.goto(chat.shop.page("keyboard", chat.url, "shop"))
+    _tab_to_launcher(page)
+    page.keyboard.press("Enter")
+    expect(page.locator("form.prechat").get_by_label("Your name")).to_be_focused()
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.hasAttribute('data-helpdesk-chat')")
+    for _ in range(8):
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate("document.activeElement.hasAttribute('data-helpdesk-chat')")
+    context.close()
     agent_context.close()
+
+
+def _tab_to_launcher(page) -> None:
+    page.get_by_role("button", name=re.compile("Chat with us")).wait_for()
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.shadowRoot?.activeElement?.classList.contains('launcher')"):
+            return
+    raise AssertionError("the launcher is not reachable with Tab")
 
 
 def test_files_upload_within_the_limits_and_oversized_ones_are_refused_with_a_reason(browser, chat, tmp_path):
@@ -514,7 +532,13 @@ def test_files_upload_within_the_limits_and_oversized_ones_are_refused_with_a_re
     receipt = tmp_path / "receipt.txt"
     receipt.write_text("Order 1042, paid.")
     page.locator("form.compose input[type=file]").set_input_files(str(receipt))
-    expect(page.locator(".msg.visitor a.file")).to_contain_text("receipt.txt", timeout=15000)
+    link = page.locator(".msg.visitor a.file")
+    expect(link).to_contain_text("receipt.txt", timeout=15000)
+    assert "token" not in link.get_attribute("href")  # the token goes in a header, never in an address
+    with page.expect_download() as download:
+        link.click()
+    assert Path(download.value.path()).read_text() == "Order 1042, paid."
+    assert download.value.suggested_filename == "receipt.txt"
     big = tmp_path / "video.mp4"
     with big.open("wb") as out:
         out.truncate(11 * 1024 * 1024)

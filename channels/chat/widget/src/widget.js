@@ -210,11 +210,10 @@
     h("button", {type: "submit", "class": "primary", text: "Email transcript"})]);
 
   var panel = h("section", {"class": "panel", id: "hd-panel", role: "dialog", "aria-labelledby": "hd-title",
-    "aria-describedby": "hd-status", hidden: true, onkeydown: function (e) {
-      if (e.key === "Escape" || e.key === "Esc") { e.preventDefault(); toggle(false); }
-    }}, [h("header", {"class": "head"}, [h("div", {"class": "titles"}, [title, statusLine]), transcriptButton, closeButton]),
+    "aria-describedby": "hd-status", hidden: true, onkeydown: onPanelKey}, [h("header", {"class": "head"}, [h("div", {"class": "titles"}, [title, statusLine]), transcriptButton, closeButton]),
     log, typing, notice, prechat, offline, transcript, compose]);
-  var frame = h("div", {"class": "hd"}, [launcher, panel]);
+  var announcer = h("p", {"class": "sr", role: "status"});  // news while the panel is closed
+  var frame = h("div", {"class": "hd"}, [launcher, panel, announcer]);
 
   function adoptStyles() {
     try {
@@ -388,7 +387,11 @@
     if (item.from === "agent") {
       lastAgentSeq = Math.max(lastAgentSeq, m.seq || 0);
       typing.textContent = "";
-      if ((!isOpen || document.hidden) && ready) { unread++; renderBadge(); }
+      if ((!isOpen || document.hidden) && ready) {
+        unread++;
+        renderBadge();
+        if (!isOpen) announcer.textContent = "New message from " + (m.name || "Support");
+      }
     }
     refreshStatuses();
   }
@@ -398,8 +401,9 @@
     if (item.from === "agent") children.push(h("span", {"class": "who", text: item.name || "Support"}));
     var bubble = h("div", {"class": "bubble", text: item.text});
     (item.attachments || []).forEach(function (file) {
-      bubble.appendChild(h("a", {"class": "file", href: API + "attachments/" + encodeURIComponent(file.id) + "?token=" +
-        encodeURIComponent(token || ""), target: "_blank", rel: "noopener",
+      var url = API + "attachments/" + encodeURIComponent(file.id);
+      bubble.appendChild(h("a", {"class": "file", href: url, download: file.filename || "file",
+        onclick: function (e) { e.preventDefault(); download(url, file.filename || "file"); },
         text: "📎 " + (file.filename || "file") + (file.size ? " (" + size(file.size) + ")" : "")}));
     });
     children.push(bubble);
@@ -520,6 +524,18 @@
         : error.status === 415 ? "this type of file cannot be sent" : failure(error)));
     });
   }
+  function download(url, filename) {
+    // with the token in a header, not in an address that history, logs and referrers would keep
+    fetch(url, {headers: {Authorization: "Bearer " + token}, credentials: "omit", mode: "cors"}).then(function (r) {
+      if (!r.ok) throw new Error("The file could not be downloaded (" + r.status + ").");
+      return r.blob();
+    }).then(function (blob) {
+      var link = h("a", {href: URL.createObjectURL(blob), download: filename, hidden: true});
+      frame.appendChild(link);
+      link.click();
+      setTimeout(function () { URL.revokeObjectURL(link.href); frame.removeChild(link); }, 1000);
+    }).catch(function (error) { showNotice(error.message, true); });
+  }
   function removeItem(item) {
     items.splice(items.indexOf(item), 1);
     if (item.el.parentNode) item.el.parentNode.removeChild(item.el);
@@ -633,6 +649,19 @@
     launcherLabel.textContent = "Chat with us" + (unread ? " (" + unread + " new)" : "");  // aria-expanded tells open
   }
 
+  function onPanelKey(e) {
+    if (e.key === "Escape" || e.key === "Esc") { e.preventDefault(); toggle(false); return; }
+    // full screen on a phone, the panel is all there is: Tab cycles inside it instead of the page behind
+    if (e.key !== "Tab" || !window.matchMedia || !window.matchMedia("(max-width: 480px)").matches) return;
+    var focusable = Array.prototype.filter.call(panel.querySelectorAll("button, input, textarea, [tabindex='0']"),
+      function (el) { return !el.disabled && el.getClientRects().length && el.tabIndex >= 0; });
+    var first = focusable[0], last = focusable[focusable.length - 1], active = root.activeElement;
+    if (e.shiftKey ? active === first : active === last) {
+      e.preventDefault();
+      (e.shiftKey ? last : first).focus();
+    }
+  }
+
   function toggle(open) {
     isOpen = open;
     panel.hidden = !open;
@@ -640,6 +669,7 @@
     launcher.setAttribute("aria-expanded", String(open));
     if (open) {
       unread = 0;
+      announcer.textContent = "";
       render();
       var first = [prechatName, prechatEmail, offlineName, offlineEmail, offlineText, textarea].filter(function (el) {
         return !el.closest("form").hidden && !el.closest("label").hidden;
