@@ -132,6 +132,7 @@
     "label{display:flex;flex-direction:column;gap:4px;font-size:13px;font-weight:600;color:#31373d}",
     "input,textarea{display:block;width:100%;border:1px solid #8c959f;border-radius:8px;padding:9px 11px;background:#fff;font-weight:400}",
     "textarea{resize:none;min-height:44px;max-height:140px;line-height:1.4}",
+    "[aria-invalid=true]{border-color:#d1242f;border-width:2px}",
     ".primary{align-self:flex-start;padding:9px 18px;border-radius:8px;background:var(--hd-accent);color:var(--hd-on-accent);font-weight:600}",
     ".primary[disabled]{opacity:.6;cursor:default}",
     ".error-text{font-size:13px;color:#82071e}",
@@ -174,9 +175,10 @@
   var typing = h("p", {"class": "typing", "aria-live": "polite"});
   var notice = h("p", {"class": "notice", role: "status", hidden: true});
 
-  var prechatError = h("p", {"class": "error-text", role: "alert"});
+  var prechatError = h("p", {"class": "error-text", role: "alert", id: "hd-prechat-error"});
   var prechatName = h("input", {name: "name", autocomplete: "name", maxlength: "200"});
-  var prechatEmail = h("input", {name: "email", type: "email", autocomplete: "email", maxlength: "320"});
+  var prechatEmail = h("input", {name: "email", type: "email", autocomplete: "email", maxlength: "320",
+    "aria-describedby": "hd-prechat-error"});
   var prechatNameField = h("label", {}, [document.createTextNode("Your name"), prechatName]);
   var prechatEmailField = h("label", {}, [document.createTextNode("Your email"), prechatEmail]);
   var prechat = h("form", {"class": "prechat", novalidate: true, hidden: true, onsubmit: onPrechat}, [
@@ -193,9 +195,10 @@
     h("button", {type: "submit", "class": "icon send", "aria-label": "Send", title: "Send (Enter)"}, [icon(ICON_SEND)])]);
 
   var offlineIntro = h("p");
-  var offlineError = h("p", {"class": "error-text", role: "alert"});
+  var offlineError = h("p", {"class": "error-text", role: "alert", id: "hd-offline-error"});
   var offlineName = h("input", {name: "name", autocomplete: "name", maxlength: "200"});
-  var offlineEmail = h("input", {name: "email", type: "email", autocomplete: "email", maxlength: "320"});
+  var offlineEmail = h("input", {name: "email", type: "email", autocomplete: "email", maxlength: "320",
+    "aria-describedby": "hd-offline-error"});
   var offlineText = h("textarea", {name: "message", rows: "3", maxlength: String(MAX_TEXT)});
   var offlineNameField = h("label", {}, [document.createTextNode("Your name"), offlineName]);
   var offlineEmailField = h("label", {}, [document.createTextNode("Your email"), offlineEmail]);
@@ -550,6 +553,7 @@
     var fields = {name: prechatName.value.trim()};
     if (!prechatEmailField.hidden) fields.email = prechatEmail.value.trim();
     prechatError.textContent = fields.email && !validEmail(fields.email) ? "Please check the email address." : "";
+    prechatEmail.setAttribute("aria-invalid", String(!!prechatError.textContent));
     if (prechatError.textContent) { prechatEmail.focus(); return; }
     busy(prechat, true);
     ensureSession(fields).then(function () {
@@ -566,9 +570,11 @@
     e.preventDefault();
     var fields = {name: offlineName.value.trim() || me.name || "", email: offlineEmailField.hidden ? me.email : offlineEmail.value.trim()};
     var text = offlineText.value.trim();
-    offlineError.textContent = !validEmail(fields.email || "") ? "Please give an email address we can answer." :
+    var badEmail = !validEmail(fields.email || "");
+    offlineError.textContent = badEmail ? "Please give an email address we can answer." :
       !text ? "Please write your message." : "";
-    if (offlineError.textContent) return;
+    offlineEmail.setAttribute("aria-invalid", String(badEmail));
+    if (offlineError.textContent) { (badEmail && !offlineEmailField.hidden ? offlineEmail : offlineText).focus(); return; }
     busy(offline, true);
     // under enforced verification an unsigned visitor's email is only where to answer, not who they are
     var claim = config.enforce_verification && !SIGNED ? {name: fields.name} : fields;
