@@ -33,7 +33,8 @@
     var form = document.getElementById("properties-form");
     if (!form) return false;
     var active = document.activeElement;
-    return (active && active.tagName === "SELECT" && form.contains(active)) || saving();
+    var choosing = active && active.tagName === "SELECT" && form.contains(active) && document.hasFocus();
+    return choosing || saving();
   }
 
   function refreshIfPending() {

@@ -219,3 +219,29 @@ def test_a_long_thread_keeps_the_properties_and_the_reply_box_in_view(browser, s
         assert page.errors == []
     finally:
         context.close()
+
+
+def test_on_a_phone_a_reply_link_floats_over_a_long_thread_and_brings_the_reply_box(browser, seeded):
+    context, page = signed_in_page(browser, seeded, viewport={"width": 390, "height": 844})
+    try:
+        page.goto(f"{seeded.url}/console/tickets/{seeded.data['long']}")
+        page.locator("#timeline").wait_for()
+        page.evaluate("window.scrollTo(0, 0)")
+        page.wait_for_timeout(100)
+        jump = page.locator("#jump-to-reply")
+        box = jump.bounding_box()
+        assert box["y"] + box["height"] <= 844 and box["y"] > 844 - 120, box  # at the foot of the screen
+        assert page.locator("#reply-body").bounding_box()["y"] > 844  # the reply box itself is far below
+        jump.click()
+        page.wait_for_timeout(300)
+        body = page.locator("#reply-body").bounding_box()
+        assert 0 <= body["y"] < 844, body
+        jump.wait_for(state="hidden")  # the reply box in view: no link to it
+        page.goto(f"{seeded.url}/console/tickets/{seeded.data['teapot']}")  # a short ticket: never needed
+        page.locator("#reply-box").wait_for()
+        page.wait_for_timeout(300)
+        assert not page.locator("#jump-to-reply").is_visible()
+        assert page.errors == []
+    finally:
+        context.close()
+
