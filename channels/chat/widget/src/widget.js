@@ -269,7 +269,14 @@
         me = {name: answer.name || "", email: answer.email || "", verified: !!answer.verified};
         save(STORE + ":me", JSON.stringify(me));
         connect();
-      }, function (error) { sessionPromise = null; throw error; });
+      }, function (error) {
+        sessionPromise = null;
+        if (error.status === 401 && body.token) {  // our stored token has expired: a new conversation
+          setToken(null);
+          return ensureSession(fields || {});
+        }
+        throw error;
+      });
     }
     return sessionPromise;
   }
@@ -293,6 +300,8 @@
     ws = socket;
     socket.onopen = function () {
       lastFrameAt = Date.now();
+      clearInterval(tickTimer);
+      tickTimer = setInterval(tick, 5000);  // from now: a socket that stays silent is dropped and reopened
       socket.send(JSON.stringify({type: "hello", after: lastSeq}));
     };
     socket.onmessage = function (event) {
@@ -354,8 +363,6 @@
       agentRead = Math.max(agentRead, frame.agent_read || 0);
       ready = true;
       attempts = 0;
-      clearInterval(tickTimer);
-      tickTimer = setInterval(tick, 5000);
       items.forEach(function (item) { if (item.pending) transmit(item); });  // same ids: stored once
       render();
       markRead();
@@ -448,6 +455,7 @@
 
   function transmit(item) {
     item.sentAt = Date.now();
+    if (item.failed) { item.failed = null; refreshStatuses(); }
     sendFrame({type: "message", id: item.id, text: item.text});
   }
 
@@ -468,7 +476,8 @@
     savePending();
     refreshStatuses();
     ensureSession().then(function () { if (ready) transmit(item); }, function (error) {
-      showNotice(failure(error), true);
+      item.failed = failure(error);  // still pending: the next message tries again and takes it along
+      refreshStatuses();
     });
   }
 
