@@ -21,6 +21,7 @@ async def _seed(settings) -> dict:
     from helpdesk.db import make_engine, make_session_factory
     from helpdesk.inbound.ingest import ingest
     from helpdesk.models import Agent, Message, Ticket, utcnow
+    from helpdesk.tickets import history
     from tests.factories import inbound
 
     engine = make_engine(settings)
@@ -41,6 +42,8 @@ async def _seed(settings) -> dict:
                                 created_at=start + timedelta(minutes=n), updated_at=start + timedelta(minutes=n)))
         for ticket_id in (teapot.ticket_id, refund.ticket_id):
             (await session.get(Ticket, ticket_id)).assignee_id = bea
+        # a line of history after the newest message
+        history.record(session, None, "ticket.update", long.ticket_id, {"priority": ["normal", "high"]})
         await session.commit()
     await engine.dispose()
     return {"teapot": teapot.ticket_id, "refund": refund.ticket_id, "long": long.ticket_id}
@@ -199,10 +202,12 @@ def test_a_long_thread_keeps_the_properties_and_the_reply_box_in_view(browser, s
         height = 900
         workspace_height = page.evaluate("document.getElementById('workspace').scrollHeight")
         assert workspace_height > 5 * height  # a thread much longer than the screen
-        # opened at the newest message, which is not hidden behind the reply box
+        # opened at the newest message, which is not hidden behind the reply box (nor the history line after it)
         last = page.locator("#timeline .message").last.bounding_box()
         reply = page.locator("#reply-box").bounding_box()
         assert last["y"] + last["height"] <= reply["y"] + 1 and last["y"] + last["height"] > 0
+        line = page.locator("#timeline .history-event").last.bounding_box()
+        assert line["y"] + line["height"] <= reply["y"] + 1
         for position in (0, workspace_height // 2):
             page.evaluate(f"document.getElementById('workspace').scrollTop = {position}")
             page.wait_for_timeout(100)
