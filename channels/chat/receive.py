@@ -74,22 +74,34 @@ class Receipt:
 async def receive_frame(sessions: Sessions, settings: Settings, channel: ChatChannel, conversation: ChatConversation,
                         frame: dict, *, files: list[dict] = (), seen: bool = True) -> Receipt:
     """Store, parse and ingest one message frame of this conversation; then the conversation learns
-    its ticket, and the stored message goes to the conversation's sockets (the visitor's other tabs)."""
+    its ticket, and the stored message goes to the conversation's sockets (the visitor's other tabs).
+
+    `conversation` may be a socket's copy: it is written only when the message changed its ticket
+    or customer (the socket keeps `last_seen_at` fresh by itself), and a text message's frame is
+    made from what was sent, so a message in a running chat costs ingest's one transaction."""
+    received_at = utcnow()
     envelope = {"conversation": conversation.public_id, "channel": channel.key, "name": conversation.name,
-                "received_at": utcnow().isoformat(), "frame": frame, **({"files": list(files)} if files else {})}
+                "received_at": received_at.isoformat(), "frame": frame, **({"files": list(files)} if files else {})}
     raw = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
     outcome = (await pipeline.receive(sessions, CHANNEL, [raw], settings=settings, account=channel.key,
                                       own=frozenset(), auto_ack=False))[0]
     if outcome.status == "quarantined" or outcome.result is None:
         return Receipt("quarantined")
     result = outcome.result
-    async with sessions() as session:
-        current = await session.get(ChatConversation, conversation.id)
-        await conversations.after_message(session, current, ticket_id=result.ticket_id, customer_id=result.customer_id,
-                                            seen=seen)
-        if result.duplicate:
-            return Receipt("duplicate", result.message_id)
-        stored = await conversations.stored_frame(session, conversation.public_id, result.message_id)
+    if conversation.ticket_id != result.ticket_id or conversation.customer_id is None or not seen:
+        async with sessions() as session:
+            current = await session.get(ChatConversation, conversation.id)
+            await conversations.after_message(session, current, ticket_id=result.ticket_id,
+                                              customer_id=result.customer_id, seen=seen)
+        conversation.ticket_id, conversation.customer_id = current.ticket_id, current.customer_id
+    if result.duplicate:
+        return Receipt("duplicate", result.message_id)
+    if files:
+        async with sessions() as session:
+            stored = await conversations.stored_frame(session, conversation.public_id, result.message_id)
+    else:
+        stored = {"seq": result.message_id, "id": frame["id"], "from": "visitor", "name": conversation.name,
+                  "text": frame["text"].strip(), "at": conversations.iso(received_at), "attachments": []}
     if stored is not None:
         conversations.publish_message(conversation.public_id, stored)
     return Receipt("ingested", result.message_id, stored)

@@ -215,7 +215,7 @@ async def _link(session: AsyncSession, conversation: ChatConversation, primary: 
                          .where(CustomerIdentity.kind == chat[0], CustomerIdentity.value == chat[1])
                          .values(customer_id=customer_id))  # an earlier answer's link, before anything was said
             identities.add_identity(conn, customer_id, chat, name)
-        proven = [primary] if verified else []
+        proven = [primary, chat] if verified else []  # the chat too: the console marks it verified
         proven += [key for key, flag in also if flag]
         for kind, value in proven:
             conn.execute(update(CustomerIdentity)
@@ -260,13 +260,13 @@ def message_frame(message: Message, attachments: list[Attachment] | None = None)
     files = message.attachments if attachments is None else attachments
     return {
         "seq": message.id, "id": local, "from": "visitor" if message.direction == "inbound" else "agent",
-        "name": message.sender_name, "text": message.text or "", "at": _iso(message.created_at),
+        "name": message.sender_name, "text": message.text or "", "at": iso(message.created_at),
         "attachments": [{"id": a.id, "filename": a.filename, "size": a.size, "content_type": a.content_type}
                         for a in files],
     }
 
 
-def _iso(at: datetime | None) -> str | None:
+def iso(at: datetime | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at else None
 
 
@@ -344,18 +344,36 @@ async def conversation_of_ticket(session: AsyncSession, ticket: Ticket) -> ChatC
     return await session.scalar(select(ChatConversation).where(ChatConversation.public_id == ticket.platform_thread_id))
 
 
+async def conversation_of_ticket_id(session: AsyncSession, ticket_id: int) -> ChatConversation | None:
+    """The chat behind a ticket, by the ticket's id (None for any other channel's ticket)."""
+    ticket = await session.get(Ticket, ticket_id)
+    return await conversation_of_ticket(session, ticket) if ticket is not None else None
+
+
+def seen_reply(messages: list[Message], conversation: ChatConversation | None) -> int | None:
+    """The newest agent reply the visitor has read: the console writes "Seen" under it."""
+    if conversation is None or not conversation.visitor_last_read_id:
+        return None
+    return max((m.id for m in messages if m.direction == "outbound" and m.id <= conversation.visitor_last_read_id
+                and m.delivery_status == "sent"), default=None)
+
+
 async def sending_account(session: AsyncSession, ticket: Ticket, message: Message) -> dict | None:
     """What the chat sender needs to deliver an agent's reply, so it never reads the database: the
     conversation, the message frame, and whether it goes by email (the visitor away for AWAY and an
     email known), then with the transcript so far."""
-    conversation = await conversation_of_ticket(session, ticket)
-    if conversation is None:
+    if ticket.channel != CHANNEL or not ticket.platform_thread_id:
         return None
-    channel = await session.get(ChatChannel, conversation.channel_id)
+    found = (await session.execute(
+        select(ChatConversation, ChatChannel.name).join(ChatChannel, ChatChannel.id == ChatConversation.channel_id)
+        .where(ChatConversation.public_id == ticket.platform_thread_id))).first()
+    if found is None:
+        return None
+    conversation, channel_name = found
     by_email = conversation.email is not None and conversation.last_seen_at < utcnow() - AWAY
     return {
         "conversation": conversation.public_id,
-        "channel_name": channel.name if channel else None,
+        "channel_name": channel_name,
         "frame": message_frame(message),
         "by_email": by_email,
         "email": conversation.email,
