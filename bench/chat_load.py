@@ -144,6 +144,17 @@ async def sample_rss(pid: int, into: list[int], stop: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
+async def at_rate(one, rate: float, seconds: float) -> None:
+    """one(0), one(1), ... started `rate` times a second for `seconds` (open loop: a slow one does not
+    delay the next), then all awaited."""
+    tasks, started, n = [], time.monotonic(), 0
+    while time.monotonic() - started < seconds:
+        tasks.append(asyncio.create_task(one(n)))
+        n += 1
+        await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+    await asyncio.gather(*tasks)
+
+
 async def reply_at_rate(url: str, cookies, tickets: list[int], rate: float, seconds: float) -> dict[int, float]:
     """POST the console's reply route `rate` times a second for `seconds` (open loop: a slow answer does
     not slow the schedule), round robin over the tickets; when each reply was posted."""
@@ -162,12 +173,7 @@ async def reply_at_rate(url: str, cookies, tickets: list[int], rate: float, seco
             if response.status_code not in (200, 302, 303):
                 failures.append(f"{response.status_code} {response.text[:200]}")
 
-        tasks, started, n = [], time.monotonic(), 0
-        while time.monotonic() - started < seconds:
-            tasks.append(asyncio.create_task(one(n)))
-            n += 1
-            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-        await asyncio.gather(*tasks)
+        await at_rate(one, rate, seconds)
     if failures:
         print(f"  {len(failures)} replies refused, e.g. {failures[0]}")
     return posted
@@ -193,12 +199,7 @@ async def reply_through_outbox(settings, tickets: list[int], rate: float, second
             ticket = await session.get(Ticket, tickets[n % len(tickets)])
             await outbox.queue_reply(session, ticket, settings=settings, text=f"bench {n}", agent=agent)
 
-    tasks, started, n = [], time.monotonic(), 0
-    while time.monotonic() - started < seconds:
-        tasks.append(asyncio.create_task(one(n)))
-        n += 1
-        await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-    await asyncio.gather(*tasks)
+    await at_rate(one, rate, seconds)
     await db.dispose_sessions()
     return posted
 
