@@ -131,6 +131,15 @@ def _query(settings, sql: str, **params) -> list[tuple]:
     return run_sync(go())
 
 
+@pytest.fixture(scope="module", autouse=True)
+def patient_expect():
+    """A message crosses the widget, the socket, ingest and the console's stream: on a busy machine
+    that can take longer than Playwright's 5 s default."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=None)  # back to Playwright's default for the other modules
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def chat(request, tmp_path_factory):
     """A helpdesk with agents, two chat channels and Ann; a shop on another origin embedding them."""
