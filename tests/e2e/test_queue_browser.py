@@ -114,3 +114,14 @@ def test_agent_assigns_ticked_tickets_to_a_colleague_by_name(page, live_server):
         assert page.locator(f"[data-ticket-id='{ids[key]}'] .assignee").inner_text() == "Lena Lead"
     assert page.locator(f"[data-ticket-id='{ids['old']}'] .assignee").count() == 0
     assert page.errors == []
+
+
+def test_a_queue_left_open_keeps_its_times_true(page, live_server):
+    """An agent keeps the console open all day: "5 min ago" becomes "2 h ago" without a reload."""
+    page.clock.install(time=datetime.now(timezone.utc))
+    page.goto(f"{live_server.url}/console/queues/open")
+    fresh = page.locator(f"[data-ticket-id='{live_server.tickets['fresh']}'] .row-top time")
+    assert fresh.inner_text() == "5 min ago"
+    page.clock.run_for("02:00:00")
+    assert fresh.inner_text() == "2 h ago"
+    assert "Last activity: " in fresh.get_attribute("title")
