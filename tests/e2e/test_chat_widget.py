@@ -447,6 +447,8 @@ def test_with_verification_enforced_an_unsigned_visitor_cannot_claim_an_email(br
 def test_the_shops_stylesheet_does_not_reach_the_widget_nor_the_widget_the_shop(browser, chat, agent_online, tmp_path):
     for label, viewport in (("desktop", {"width": 1280, "height": 800}), ("phone", {"width": 390, "height": 844})):
         context, page = _visitor(browser, viewport)
+        if label == "phone":
+            page.emulate_media(reduced_motion="reduce")
         url = chat.shop.page("styles", chat.url, "shop")
         page.goto(url)
         page.get_by_role("button", name=re.compile("Chat with us")).wait_for()
@@ -461,6 +463,8 @@ def test_the_shops_stylesheet_does_not_reach_the_widget_nor_the_widget_the_shop(
             const css = (selector, name) => getComputedStyle(root.querySelector(selector))[name];
             const panel = root.querySelector(".panel").getBoundingClientRect();
             return {bubbleSize: css(".msg.visitor .bubble", "fontSize"), bubbleColour: css(".msg.visitor .bubble", "color"),
+                    bubbleBackground: css(".msg.visitor .bubble", "backgroundColor"),
+                    animation: css(".panel", "animationName"),
                     agentColour: css(".msg.agent .bubble", "color"), titleSize: css(".title", "fontSize"),
                     launcher: css(".launcher", "position"), panelPosition: css(".panel", "position"),
                     textarea: css("textarea", "borderTopStyle"), panel: [panel.left, panel.top, panel.width, panel.height],
@@ -469,6 +473,8 @@ def test_the_shops_stylesheet_does_not_reach_the_widget_nor_the_widget_the_shop(
         }""")
         assert styles["bubbleSize"] == "15px" and styles["titleSize"] == "17px", styles
         assert styles["bubbleColour"] == "rgb(255, 255, 255)" and styles["agentColour"] == "rgb(31, 35, 40)", styles
+        assert styles["bubbleBackground"] == "rgb(47, 74, 50)", styles  # the channel's colour, #2f4a32
+        assert styles["animation"] == ("none" if label == "phone" else "hd-in"), styles
         assert styles["launcher"] == styles["panelPosition"] == "fixed" and styles["textarea"] == "solid", styles
         assert styles["hostH1"] == "40px"  # the shop's own rules still rule the shop
         if label == "phone":
