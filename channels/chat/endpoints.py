@@ -244,7 +244,8 @@ async def attachment(request: Request, db: AsyncSession, settings: Settings, key
                 media_type=kind if kind in UPLOAD_TYPES else "application/octet-stream",
                 headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": SANDBOX,
                          "Cache-Control": "private, no-store", "Vary": "Origin",
-                         **({"Access-Control-Allow-Origin": origin} if origin else {})})
+                         **({"Access-Control-Allow-Origin": origin,
+                             "Access-Control-Expose-Headers": "Content-Disposition"} if origin else {})})
 
 
 _sending: set[asyncio.Task] = set()
