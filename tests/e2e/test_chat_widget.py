@@ -292,6 +292,8 @@ def test_visitor_and_agent_chat_live_and_a_reload_keeps_the_history(browser, cha
     agent.goto(f"{chat.url}/console/tickets/{ticket_id}")
     expect(agent.locator(".text-body", has_text="Hello! Where is order 1042?")).to_be_visible(timeout=15000)
     agent.wait_for_timeout(1000)  # the ticket's live stream connects after the page has loaded
+    page.locator("form.compose").get_by_label("Message").press_sequentially("It was due", delay=60)
+    expect(agent.get_by_text(re.compile(r"Ann Example is typing"))).to_be_visible()  # typing, visitor to agent
     _say(page, "It was due on Monday.")
     expect(agent.locator(".text-body", has_text="It was due on Monday.")).to_be_visible(timeout=15000)  # live in the console
 
