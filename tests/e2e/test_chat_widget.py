@@ -277,7 +277,7 @@ def test_with_nobody_online_the_widget_says_so_and_takes_a_message_for_email(bro
     context.close()
 
 
-def test_visitor_and_agent_chat_live_and_a_reload_keeps_the_history(browser, chat):
+def test_visitor_and_agent_chat_live_and_a_reload_keeps_the_history(browser, chat, tmp_path):
     agent_context, agent = _agent(browser, chat)
     context, page = _visitor(browser)
     _open_widget(page, chat.shop.page("chat", chat.url, "shop"))
@@ -311,6 +311,8 @@ def test_visitor_and_agent_chat_live_and_a_reload_keeps_the_history(browser, cha
     expect(page.locator(".typing")).to_have_text("")
     expect(reply.locator(".who")).to_have_text("Bea Agent")
     expect(page.locator(".msg.visitor .meta").last).to_contain_text("Seen", timeout=15000)  # the agent has it open
+    page.screenshot(path=tmp_path / "visitor.png")
+    agent.screenshot(path=tmp_path / "agent.png")
 
     page.reload()
     page.get_by_role("button", name=re.compile("Chat with us")).click()
