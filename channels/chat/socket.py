@@ -6,7 +6,9 @@ accepted one subscribes to `chat:{public_id}` and nothing else, so it can only e
 conversation; everything it sends comes from there, published by any web process or the worker.
 Each web process keeps its sockets in `_connected`: every PRESENCE_SECONDS it tells them when
 their channel's presence changed, and every TOUCH_SECONDS it marks their visitors as still here
-(one UPDATE for all of them), which is how the chat sender knows a visitor has been away.
+(one UPDATE for all of them), which is how the chat sender knows a visitor has been away. A visitor's
+coming and going is also marked in the "presence" store and published as `{"type": "visitor", "online"}`
+on their conversation's channel, for the agents' consoles (never forwarded to the visitor).
 """
 from __future__ import annotations
 
@@ -89,6 +91,8 @@ async def chat_socket(socket: WebSocket, key: str) -> None:
     _connected.setdefault(channel.id, set()).add(connection)
     channels_plugin = socket.app.state.channels
     try:
+        with contextlib.suppress(Exception):  # the agents' view of the visitor never stops the chat
+            await _visitor_connected(socket.app, connection.public_id, True)
         async with channels_plugin.start_subscription([live.chat_channel(connection.public_id)]) as subscriber:
             forward = asyncio.create_task(_forward(connection, subscriber, sessions))
             try:
@@ -99,6 +103,9 @@ async def chat_socket(socket: WebSocket, key: str) -> None:
                     await forward
     finally:
         _connected.get(channel.id, set()).discard(connection)
+        if not any(c.public_id == connection.public_id for c in _connected.get(channel.id, ())):  # other tabs
+            with contextlib.suppress(Exception):
+                await _visitor_connected(socket.app, connection.public_id, False)
         with contextlib.suppress(Exception):  # away from now on
             async with sessions() as session:
                 await conversations.touch(session, [connection.public_id])
@@ -211,6 +218,13 @@ async def _forward(connection: Connection, subscriber, sessions) -> None:
             return
 
 
+async def _visitor_connected(app, public_id: str, online: bool) -> None:
+    """The agents' console shows whether the visitor is here: marked in the presence store (read when
+    a ticket opens) and published to the conversation's channel (open tickets' live streams)."""
+    await presence.mark_visitor(app.stores.get("presence"), public_id, online)
+    live.publish(live.chat_channel(public_id), {"type": "visitor", "online": online})
+
+
 def _start_housekeeping(socket: WebSocket) -> None:
     if _housekeeping and not _housekeeping[0].done():
         return
@@ -231,6 +245,8 @@ async def _keep_house(app) -> None:
                     status = (await presence.channel_status(session, app.stores.get("presence"), channel,
                                                             fresh=True)).frame()
                     for connection in list(connections):
+                        with contextlib.suppress(Exception):  # still here, for the agents' consoles
+                            await presence.mark_visitor(app.stores.get("presence"), connection.public_id, True)
                         if connection.presence is not None and connection.presence != status:
                             connection.presence = status
                             with contextlib.suppress(Exception):

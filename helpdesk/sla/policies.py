@@ -126,3 +126,8 @@ def resumed(ticket: Ticket, at: datetime) -> None:
         if ticket.resolution_due_at is not None:
             ticket.resolution_due_at += at - ticket.sla_paused_at
         ticket.sla_paused_at = None
+
+
+async def calendars(session: AsyncSession) -> list[BusinessCalendar]:
+    """Every business calendar, by name (what a chat channel's business hours can be)."""
+    return list(await session.scalars(select(BusinessCalendar).order_by(BusinessCalendar.name)))

@@ -27,12 +27,20 @@ def _key(agent_id: int) -> str:
     return f"agent:{agent_id}"
 
 
+async def _mark(store: Store, key: str, here: bool) -> None:
+    """Someone (an agent, a chat visitor) is here until TTL_SECONDS without a refresh, or gone now."""
+    if here:
+        await store.set(key, b"1", expires_in=TTL_SECONDS)
+    else:
+        await store.delete(key)
+
+
 async def mark_online(store: Store, agent_id: int) -> None:
-    await store.set(_key(agent_id), b"1", expires_in=TTL_SECONDS)
+    await _mark(store, _key(agent_id), True)
 
 
 async def mark_offline(store: Store, agent_id: int) -> None:
-    await store.delete(_key(agent_id))
+    await _mark(store, _key(agent_id), False)
 
 
 async def is_online(store: Store, agent_id: int) -> bool:
@@ -76,3 +84,19 @@ async def channel_status(session: AsyncSession, store: Store, channel: ChatChann
     status = ChannelStatus(online, open_now)
     _cache[key] = (time.monotonic(), status)
     return status
+
+
+# -- chat visitors: connected now? (the agents' view of a chat ticket) -----------------------------
+# The widget's socket marks its visitor here while it is open, refreshed with the channel presence
+# (channels/chat/socket.py), so a console in any web process can say "online" when the ticket opens.
+
+def _visitor_key(public_id: str) -> str:
+    return f"visitor:{public_id}"
+
+
+async def mark_visitor(store: Store, public_id: str, connected: bool) -> None:
+    await _mark(store, _visitor_key(public_id), connected)
+
+
+async def visitor_connected(store: Store, public_id: str) -> bool:
+    return await store.exists(_visitor_key(public_id))

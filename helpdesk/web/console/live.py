@@ -7,6 +7,8 @@ few SSE event names the templates listen for:
 - `properties`: status, assignee, tags ... changed (properties and SLA clocks re-fetch; the
   conversation too, for the change's line in the ticket's history),
 - `presence`: who else has this ticket open, as ready HTML,
+- `chat-visitor`: on a chat ticket, whether the visitor is connected and typing, as ready HTML (from
+  the conversation's channel `chat:{public_id}`; their reads re-fetch the conversation for "Seen"),
 - `notifications`: the agent got a notification or read one (the header's bell re-fetches).
 Bursts are coalesced so a bulk action costs one re-fetch, not fifty.
 """
@@ -59,6 +61,28 @@ def presence_html(others: dict[int, tuple[str, str, float]]) -> str:
         verb = "is typing…" if state == "typing" else "is viewing"
         parts.append(f'<span class="presence-agent presence-{escape(state)}">{escape(name)} {verb}</span>')
     return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class ChatWatch:
+    """A chat ticket's visitor, as its open console sees them: their conversation's live channel
+    carries their typing, reads and comings and goings (channels/chat/socket.py)."""
+
+    public_id: str
+    name: str
+    online: bool
+
+
+TYPING_SHOWN_SECONDS = 10  # a visitor's "typing" not renewed (the socket dropped mid-word) fades
+
+
+def chat_visitor_html(name: str, online: bool, typing: bool) -> str:
+    """"Online" or "Away", then "Ann is typing…" while the visitor types."""
+    state = "online" if online else "away"
+    html = f'<span class="chat-presence chat-{state}" data-state="{state}">{"Online" if online else "Away"}</span>'
+    if typing:
+        html += f' <span class="chat-typing">{escape(name)} is typing…</span>'
+    return html
 
 
 async def _events(channels: ChannelsPlugin, names: list[str],
@@ -127,16 +151,28 @@ def queue_stream(channels: ChannelsPlugin, agent_id: int,
 _open_queues: dict[int, int] = {}  # agent id -> queue streams open in this process
 
 
-def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int,
-                  agent_name: str = "") -> AsyncGenerator[ServerSentEventMessage, None]:
+def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int, agent_name: str = "",
+                  chat_watch: ChatWatch | None = None) -> AsyncGenerator[ServerSentEventMessage, None]:
     async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
         others: dict[int, tuple[str, str, float]] = {}
         shown = ""
+        subscribed = [live.ticket_channel(ticket_id)]
+        visitor = {"online": False, "typing": 0.0}  # typing: since when (monotonic), 0 when not
+        shown_visitor = ""
+        if chat_watch is not None:
+            subscribed.append(live.chat_channel(chat_watch.public_id))
+            visitor["online"] = chat_watch.online
+            shown_visitor = chat_visitor_html(chat_watch.name, chat_watch.online, False)
+            yield ServerSentEventMessage(event="chat-visitor", data=shown_visitor)
         yield ServerSentEventMessage(comment="connected")
-        async for batch in _events(channels, [live.ticket_channel(ticket_id)]):
+        async for batch in _events(channels, subscribed):
             names: list[str] = []
             for event in batch:
                 kind = event.get("event")
+                if chat_watch is not None and kind is None and "type" in event:  # the conversation's channel
+                    if _visitor_event(event, visitor):
+                        names += [name for name in ("timeline",) if name not in names]
+                    continue
                 if kind == "presence":
                     other = event.get("agent_id")
                     if isinstance(other, int) and other != agent_id:
@@ -159,13 +195,39 @@ def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int,
             for name in names:
                 yield ServerSentEventMessage(event=name, data="1")
             html = presence_html(others)
-            if html != shown:
+            changed = html != shown
+            if changed:
                 shown = html
                 yield ServerSentEventMessage(event="presence", data=html or "<span></span>")
-            elif not batch:
+            if chat_watch is not None:
+                if visitor["typing"] and now - visitor["typing"] > TYPING_SHOWN_SECONDS:
+                    visitor["typing"] = 0.0
+                html = chat_visitor_html(chat_watch.name, bool(visitor["online"]), bool(visitor["typing"]))
+                if html != shown_visitor:
+                    shown_visitor, changed = html, True
+                    yield ServerSentEventMessage(event="chat-visitor", data=html)
+            if not changed and not batch:
                 yield ServerSentEventMessage(comment="keep-alive")
 
     return stream()
+
+
+def _visitor_event(event: dict, visitor: dict) -> bool:
+    """Apply a chat event to what the console shows of the visitor; True when the visitor has read
+    further (the conversation re-fetches to move "Seen")."""
+    kind = event.get("type")
+    if kind == "visitor":
+        visitor["online"] = event.get("online") is True
+        if not visitor["online"]:
+            visitor["typing"] = 0.0
+    elif kind == "typing" and event.get("from") == "visitor":
+        visitor["online"] = True
+        visitor["typing"] = time.monotonic() if event.get("state") is True else 0.0
+    elif kind == "message" and event.get("from") != "agent":
+        visitor["typing"] = 0.0  # sent: no longer typing (an agent's reply carries from=agent)
+    elif kind == "read" and event.get("from") == "visitor":
+        return True
+    return False
 
 
 class LiveController(Controller):
@@ -181,9 +243,14 @@ class LiveController(Controller):
 
     @get("/live/tickets/{ticket_id:int}", name="live_ticket")
     async def ticket(self, request: HTMXRequest, db: AsyncSession, agent: Agent, ticket_id: int) -> ServerSentEvent:
+        watch = None
+        conversation = await chat.conversation_of_ticket_id(db, ticket_id)
+        if conversation is not None:  # a chat: the visitor's presence, typing and reads too
+            connected = await presence.visitor_connected(request.app.stores.get("presence"), conversation.public_id)
+            watch = ChatWatch(conversation.public_id, conversation.name or "The visitor", connected)
         await db.close()
         channels: ChannelsPlugin = request.app.state["channels"]
-        return ServerSentEvent(ticket_stream(channels, ticket_id, agent.id, agent.name),
+        return ServerSentEvent(ticket_stream(channels, ticket_id, agent.id, agent.name, watch),
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @post("/tickets/{ticket_id:int}/presence", name="ticket_presence", status_code=204)

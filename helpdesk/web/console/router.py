@@ -13,6 +13,7 @@ from litestar_htmx import HTMXRequest
 from helpdesk.web.auth import current_agent, same_origin, signed_in
 from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.attachments import AttachmentController
+from helpdesk.web.console.chat_admin import ChatAdminController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
 from helpdesk.web.console.drafts import DraftController
@@ -28,8 +29,8 @@ from helpdesk.web.console.tickets import TicketController
 console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, DraftController, AttachmentController,
-                    CustomerController, SlaBoardController, AdminController, QuarantineController, LiveController,
-                    SnoozeController, NotificationController],
+                    CustomerController, SlaBoardController, AdminController, ChatAdminController, QuarantineController,
+                    LiveController, SnoozeController, NotificationController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,

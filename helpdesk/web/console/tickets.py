@@ -190,6 +190,7 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         raise NotFoundException(f"there is no ticket {ticket_id}")
     customer_view = await customers.load_customer_view(db, view.ticket.customer_id)
     events = history.entries(await history.events(db, ticket_id), view.agents, view.teams)
+    conversation = await chat.conversation_of_ticket(db, view.ticket)  # a chat's visitor: what they have read
     return {
         "agent": agent,
         "view": view,
@@ -199,6 +200,7 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         "clocks": tickets.sla_clocks(view.ticket),
         "canned": await canned_responses.list_responses(db),
         "reply": reply_box(await drafts.load(db, ticket_id, agent.id)),  # the agent's own draft, restored
+        "chat_seen": chat.seen_reply(view.messages, conversation),
     }
 
 
