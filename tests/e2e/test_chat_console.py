@@ -75,6 +75,7 @@ def test_admin_creates_a_channel_fixes_an_origin_copies_the_snippet_and_rotates_
     _shot(page, "admin-chat-list-1440")
     page.set_viewport_size({"width": 390, "height": 844})
     _shot(page, "admin-chat-list-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls in its card
     row.get_by_role("link", name="Leaf & Kettle").click()
     _shot(page, "admin-channel-390")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than a phone
