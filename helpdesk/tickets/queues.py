@@ -95,6 +95,10 @@ class QueueRow:
     snoozed_until: datetime | None = None
     tags: list[str] = field(default_factory=list)
 
+    @property
+    def breached(self) -> bool:
+        return self.next_due_at is not None and self.next_due_at <= utcnow()
+
 
 @dataclass
 class QueuePage:

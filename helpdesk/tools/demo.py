@@ -193,7 +193,8 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                 people.append((i, name, email, phone, orders, channels))
             await session.commit()
 
-        last_message_at: dict[int, datetime] = {}  # per ticket: conversations can share one
+        # per ticket, of the messages this run stored (a second run leaves later activity alone)
+        last_message_at: dict[int, datetime] = {}
         for n in range(tickets):
             i, name, email, phone, orders, channels = rng.choice(people)
             channel = rng.choices([c for c, _ in CHANNELS], weights=[w for _, w in CHANNELS])[0]
@@ -222,17 +223,18 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                     async with sessions() as session:
                         result = await ingest(session, message, settings=settings)
                     last_ticket, previous_id = result.ticket_id, external_id
-                    last_message_at[last_ticket] = max(at, last_message_at.get(last_ticket, at))
+                    if not result.duplicate:
+                        last_message_at[last_ticket] = max(at, last_message_at.get(last_ticket, at))
                 else:
                     external_id = f"<demo-reply-{n}-{turn}@{settings.mail_domain}>"
                     agent_id, reply = rng.choice(agent_ids), rng.choice(AGENT_REPLIES).format(order=order)
                     status = rng.choice(["open", "pending", "solved", "solved", "closed"])
-                    last_message_at[last_ticket] = max(at, last_message_at.get(last_ticket, at))
                     async with sessions() as session:
                         if await session.scalar(select(Message.id).where(Message.channel == channel,
                                                                          Message.external_id == external_id)):
                             previous_id = external_id
                             continue
+                        last_message_at[last_ticket] = max(at, last_message_at.get(last_ticket, at))
                         ticket = await session.get(Ticket, last_ticket)
                         session.add(Message(ticket_id=ticket.id, direction="outbound", channel=channel,
                                             external_id=external_id, agent_id=agent_id,

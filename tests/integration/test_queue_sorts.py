@@ -78,6 +78,9 @@ async def test_every_order_pages_by_keyset_through_every_ticket_once(session, se
     page = await queues.list_queue(session, "open", agent_id=0, sort="due")
     paused = next(i for i, v in values.items() if v["sla_paused_at"])
     assert next(r for r in page.rows if r.id == paused).next_due_at is None
+    due = [r for r in page.rows if r.next_due_at]
+    assert [r.breached for r in due] == [values[r.id]["first_response_due_at"] <= utcnow() for r in due]
+    assert any(r.breached for r in due) and not all(r.breached for r in due)  # due "now" (+0 min) has passed
 
 
 async def test_an_order_a_queue_does_not_offer_or_a_foreign_cursor_means_its_default_first_page(session, shop):
@@ -193,6 +196,14 @@ async def test_rows_show_their_last_activity_relative_with_the_exact_time(client
     exact = when.strftime("%a %-d %b %Y, %H:%M UTC")
     assert (f'<time datetime="{when.isoformat().replace("+00:00", "Z")}" data-ago="Last activity" '
             f'title="Last activity: {exact}">2 h ago</time>') in row
+    # in the due order a row says when its SLA is due, or that it was breached
+    await session.execute(update(Ticket).where(Ticket.id == shop.ticket_ids[0]).values(first_response_due_at=when))
+    await session.execute(update(Ticket).where(Ticket.id == shop.ticket_ids[1])
+                          .values(first_response_due_at=utcnow() + timedelta(hours=3, minutes=5)))
+    await session.commit()
+    page = (await client.get("/console/queues/open?sort=due")).text
+    assert re.search(r'<span class="due breached">breached <time [^>]*>2 h ago</time>', page)
+    assert re.search(r'<span class="due ">due <time [^>]*>in 3 h</time>', page)
 
 
 async def test_bulk_bar_chooses_agents_and_teams_by_name_and_says_what_it_did(client, shop, session):
@@ -279,3 +290,17 @@ async def test_demo_seed_stamps_each_ticket_with_its_last_message(settings):
     for updated_at, at in rows:
         at = at if at.tzinfo else at.replace(tzinfo=updated_at.tzinfo)
         assert updated_at == at
+
+    # an agent works on a demo ticket; seeding again (serve --demo does at every start) keeps that
+    engine = make_engine(settings)
+    try:
+        async with make_session_factory(engine)() as session:
+            worked = await session.scalar(select(func.min(Ticket.id)))
+            now = utcnow()
+            await session.execute(update(Ticket).where(Ticket.id == worked).values(updated_at=now))
+            await session.commit()
+        await seed_demo(settings, customers=4, tickets=8)
+        async with make_session_factory(engine)() as session:
+            assert await session.scalar(select(Ticket.updated_at).where(Ticket.id == worked)) == now
+    finally:
+        await engine.dispose()
