@@ -14,7 +14,8 @@ from 127.0.0.1); everything after that goes through the real endpoints.
 
 With `--via outbox` this process writes the replies itself (`outbox.queue_reply`, as the console
 does) and the web process's worker takes them from a Redis broker, so the web process does only the
-delivery; `--postgres` runs on a fresh PostgreSQL database instead of SQLite.
+delivery; `--via live` publishes the reply frames on the live channels directly (the socket side
+alone, no database); `--postgres` runs on a fresh PostgreSQL database instead of SQLite.
 
     .venv/bin/python -m bench.chat_load [--sockets 200] [--rate 200] [--seconds 20] [--via console|outbox]
                                         [--postgres]
@@ -204,6 +205,25 @@ async def reply_through_outbox(settings, tickets: list[int], rate: float, second
     return posted
 
 
+async def publish_live(settings, public_ids: list[str], rate: float, seconds: float) -> dict[int, float]:
+    """Reply frames published straight on the conversations' live channels, as the chat sender does
+    (through the local relay, or Redis when configured): the web process's part alone."""
+    from helpdesk import live
+    from helpdesk.chat.conversations import publish_message
+
+    live.set_transport(live.transport_for(settings))
+    posted: dict[int, float] = {}
+
+    async def one(n: int) -> None:
+        posted[n] = time.monotonic()
+        publish_message(public_ids[n % len(public_ids)], {
+            "seq": 10**9 + n, "id": f"out-{n}", "from": "agent", "name": "Bench", "text": f"bench {n}",
+            "at": None, "attachments": []})
+
+    await at_rate(one, rate, seconds)
+    return posted
+
+
 def ticket_ids(settings) -> list[int]:
     from sqlalchemy import select
 
@@ -238,8 +258,13 @@ async def run(installation: Installation, url: str, pid: int, tokens: list[str],
     if args.via == "console":
         agent = signed_in(url, "bea@shop.test")
         posted = await reply_at_rate(url, agent.cookies, tickets, args.rate, args.seconds)
-    else:
+    elif args.via == "outbox":
         posted = await reply_through_outbox(installation.settings, tickets, args.rate, args.seconds)
+    else:
+        from helpdesk.chat.tokens import visitor_conversation
+
+        public_ids = [visitor_conversation(installation.settings, t, channel_key="bench") for t in tokens]
+        posted = await publish_live(installation.settings, public_ids, args.rate, args.seconds)
     posted_until = time.monotonic()
     deadline = posted_until + args.grace
     while len(visitors.received) < len(posted) and time.monotonic() < deadline:
@@ -251,7 +276,8 @@ async def run(installation: Installation, url: str, pid: int, tokens: list[str],
     span = max(posted.values()) - min(posted.values()) if posted else 1
     print(f"agent replies: {len(posted)} posted in {span:.1f} s ({len(posted) / span:.0f}/s) over {len(tickets)} "
           f"conversations; delivered {len(latencies)}, lost {lost} (after {args.grace:.0f} s of grace)")
-    print(f"  {'POST' if args.via == 'console' else 'queue_reply'} -> visitor's socket: {describe(latencies)}")
+    start = {"console": "POST", "outbox": "queue_reply", "live": "publish"}[args.via]
+    print(f"  {start} -> visitor's socket: {describe(latencies)}")
     print(f"web process RSS: max {max(rss) / 2**20:.0f} MB, at the end {rss[-1] / 2**20:.0f} MB; "
           f"sockets the server closed: {visitors.closed_early}")
     await visitors.close()
@@ -263,9 +289,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200, help="agent replies a second, in total")
     parser.add_argument("--seconds", type=float, default=20, help="how long the agents reply")
     parser.add_argument("--grace", type=float, default=15, help="how long to wait for late replies")
-    parser.add_argument("--via", choices=["console", "outbox"], default="console",
+    parser.add_argument("--via", choices=["console", "outbox", "live"], default="console",
                         help="console: POST the reply route; outbox: queue_reply here, the web process's worker "
-                             "delivers (Redis broker, --broker)")
+                             "delivers (Redis broker, --broker); live: publish the frames on the conversations' "
+                             "live channels (the web process's socket side alone)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--postgres", action="store_true", help=f"on PostgreSQL ({PG_ADMIN}), not SQLite")
     args = parser.parse_args()

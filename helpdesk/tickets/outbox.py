@@ -260,7 +260,9 @@ async def sweep(session: AsyncSession, *, settings: Settings) -> dict[str, int]:
 async def _outbound(session: AsyncSession, message: Message, settings: Settings) -> Outbound:
     ticket = await session.get(Ticket, message.ticket_id)
     recipient, previous = await _recipient(session, ticket)
-    agent_name = await session.scalar(select(Agent.name).where(Agent.id == message.agent_id)) if message.agent_id else None
+    agent_name = message.sender_name  # queue_reply wrote the agent's name there
+    if agent_name is None and message.agent_id:
+        agent_name = await session.scalar(select(Agent.name).where(Agent.id == message.agent_id))
     refs = list(previous.references or []) if previous else []
     if previous and previous.external_id and previous.external_id not in refs:
         refs.append(previous.external_id)
