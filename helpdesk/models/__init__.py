@@ -5,7 +5,7 @@ from helpdesk.models.audit import AuditEvent, Notification, QuarantinedMessage
 from helpdesk.models.base import Base, utcnow
 from helpdesk.models.chat import ChatChannel, ChatConversation
 from helpdesk.models.customers import Customer, CustomerIdentity, Order, OrderItem, Organization, OrganizationDomain
-from helpdesk.models.sla import BusinessCalendar, SlaPolicy
+from helpdesk.models.sla import SLA_EVENT_KINDS, SLA_TARGETS, BusinessCalendar, SlaEvent, SlaPolicy
 from helpdesk.models.tickets import (
     OPEN_STATUSES,
     PRIORITIES,
@@ -23,6 +23,7 @@ __all__ = [
     "Agent", "Attachment", "AuditEvent", "Base", "BusinessCalendar", "CannedResponse", "ChatChannel",
     "ChatConversation", "Customer",
     "CustomerIdentity", "Draft", "Mailbox", "Message", "Notification", "OPEN_STATUSES", "Order", "OrderItem", "Organization",
-    "OrganizationDomain", "PRIORITIES", "QuarantinedMessage", "ROLES", "STATUSES", "SlaPolicy",
+    "OrganizationDomain", "PRIORITIES", "QuarantinedMessage", "ROLES", "SLA_EVENT_KINDS", "SLA_TARGETS", "STATUSES",
+    "SlaEvent", "SlaPolicy",
     "SocialAccount", "Team", "Ticket", "TicketParticipant", "TicketTag", "utcnow",
 ]
