@@ -8,7 +8,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from helpdesk.sla.clock import DAYS, Calendar, add_business_time, business_minutes_between, calendar_from_row
+from helpdesk.sla.clock import (
+    DAYS, Calendar, add_business_time, business_minutes_between, calendar_from_row, is_open, read, resume,
+)
 
 UTC = timezone.utc
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -72,7 +74,7 @@ def test_due_time_never_falls_on_a_holiday_or_outside_opening_hours(start, minut
         for opens, closes in calendar.intervals_on(day)
     )
     assert open_then
-    assert all(calendar.intervals_on(h) == [] for h in calendar.holidays)
+    assert all(not calendar.intervals_on(h) for h in calendar.holidays)
 
 
 @settings(max_examples=200, deadline=None)
@@ -154,3 +156,86 @@ def test_calendar_with_no_opening_in_two_years_says_so():
 def test_calendar_from_database_row():
     calendar = calendar_from_row("Europe/Berlin", {"mon": [["09:00", "17:00"]]}, ["2025-12-25"])
     assert calendar.weekly_hours == {"mon": [("09:00", "17:00")]} and calendar.holidays == {date(2025, 12, 25)}
+
+
+# -- calendars with overnight shifts, holidays by country, pauses in business time, readings --------
+
+@st.composite
+def shift_calendars(draw) -> Calendar:
+    """Calendars with an overnight shift (22:00-06:00 style) beside day spans, in the DST zones."""
+    night_start = draw(st.integers(17 * 4, 23 * 4))
+    night_end = draw(st.integers(1 * 4, 7 * 4))
+    clock = lambda q: f"{q // 4:02d}:{q % 4 * 15:02d}"  # noqa: E731
+    days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+    hours = {d: [("09:00", "12:00"), ("13:00", "16:00")] for d in DAYS[:5]}
+    for d in days:
+        hours.setdefault(d, []).append((clock(night_start), clock(night_end)))
+    return Calendar(timezone=draw(st.sampled_from(["Europe/Berlin", "America/New_York"])), weekly_hours=hours,
+                    holiday_country=draw(st.sampled_from([None, "DE", "US"])))
+
+
+dst_moments = st.sampled_from([
+    datetime(2025, 3, 29, 20, tzinfo=UTC), datetime(2025, 3, 8, 20, tzinfo=UTC),  # spring: Berlin, New York
+    datetime(2025, 10, 25, 20, tzinfo=UTC), datetime(2025, 11, 1, 20, tzinfo=UTC),  # autumn
+]) | moments
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=dst_moments, minutes=durations, calendar=shift_calendars())
+def test_overnight_shifts_and_country_holidays_round_trip_across_dst(start, minutes, calendar):
+    due = add_business_time(start, minutes, calendar)
+    assert business_minutes_between(start, due, calendar) == pytest.approx(minutes, abs=1e-6)
+    if minutes:
+        assert is_open(due - timedelta(microseconds=1), calendar)
+        assert not calendar.is_holiday(calendar.local_date(due - timedelta(microseconds=1))) or any(
+            # an overnight span opened the evening before a holiday runs into it
+            opens <= due - timedelta(microseconds=1) < closes
+            for opens, closes in calendar.intervals_on(calendar.local_date(due) - timedelta(days=1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=dst_moments, target=durations, pause=st.integers(0, 60 * 24 * 10), resume_after=st.integers(0, 60 * 24 * 30),
+       calendar=st.one_of(business_calendars(), shift_calendars(), st.none()))
+def test_a_pause_keeps_the_business_time_that_was_left_or_overdue(start, target, pause, resume_after, calendar):
+    due = add_business_time(start, target, calendar)
+    paused_at = start + timedelta(minutes=pause)
+    resumed_at = paused_at + timedelta(minutes=resume_after)
+    left_at_pause = business_minutes_between(paused_at, due, calendar)
+    moved = resume(due, paused_at, resumed_at, calendar)
+    assert moved >= due
+    assert business_minutes_between(resumed_at, moved, calendar) == pytest.approx(left_at_pause, abs=1e-6)
+    # and the reading agrees: paused shows what is left, never a negative "left"
+    paused = read(due, resumed_at, calendar, paused_at=paused_at)
+    assert paused.state == "paused" and paused.minutes >= 0
+    assert paused.overdue == (due <= paused_at)
+
+
+def test_resuming_adds_the_paused_business_time_not_the_wall_clock():
+    # paused Friday 16:00 with 1 business hour left, resumed Monday 10:00 (1 business hour paused)
+    due = at(2025, 3, 7, 17)
+    moved = resume(due, at(2025, 3, 7, 16), at(2025, 3, 10, 10), WEEKDAYS_9_TO_5)
+    assert moved == at(2025, 3, 10, 11).astimezone(UTC)  # wall clock would have said Monday 11:00 + 2 days
+
+
+def test_country_and_region_holidays_are_closed():
+    bavaria = Calendar(timezone="Europe/Berlin", weekly_hours=WEEKDAYS_9_TO_5.weekly_hours,
+                       holiday_country="DE", holiday_region="BY")
+    berlin = Calendar(timezone="Europe/Berlin", weekly_hours=WEEKDAYS_9_TO_5.weekly_hours, holiday_country="DE")
+    epiphany = date(2026, 1, 6)  # a holiday in Bavaria, not in the rest of Germany
+    assert bavaria.is_holiday(epiphany) and not berlin.is_holiday(epiphany)
+    assert bavaria.intervals_on(epiphany) == ()
+    # Monday 5 January 2026 16:00 + 2 business hours: Bavaria skips Tuesday the 6th
+    assert add_business_time(at(2026, 1, 5, 16), 120, bavaria) == at(2026, 1, 7, 10).astimezone(UTC)
+    assert add_business_time(at(2026, 1, 5, 16), 120, berlin) == at(2026, 1, 6, 10).astimezone(UTC)
+    assert calendar_from_row("Europe/Berlin", {}, [], "DE", "BY").is_holiday(epiphany)
+
+
+def test_a_reading_says_overdue_by_never_negative_time_left():
+    due = datetime(2025, 5, 1, 12, tzinfo=UTC)
+    assert read(due, due - timedelta(hours=3, minutes=5), None).text == "3h 05m left"
+    overdue = read(due, due + timedelta(days=1, hours=2), None)
+    assert (overdue.state, overdue.text) == ("overdue", "overdue by 1d 2h")
+    paused = read(due, due + timedelta(days=5), None, paused_at=due + timedelta(days=1, hours=2))
+    assert (paused.state, paused.text) == ("paused", "paused, overdue by 1d 2h")
+    assert read(due, due, None, paused_at=due - timedelta(minutes=12)).text == "paused, 12m left"
+    assert read(due, due, None, met=True).text == "met"
