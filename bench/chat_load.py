@@ -89,6 +89,7 @@ class Visitors:
         self.received: dict[int, float] = {}
         self.acks: dict[str, float] = {}
         self.closed_early = 0
+        self.errors: list[dict] = []
 
     async def open(self, concurrency: int = 50) -> None:
         gate = asyncio.Semaphore(concurrency)
@@ -116,6 +117,8 @@ class Visitors:
                         self.received.setdefault(int(match.group(1)), now)
                 elif frame["type"] == "ack":
                     self.acks.setdefault(frame["id"], now)
+                elif frame["type"] == "error":
+                    self.errors.append(frame)
         except Exception:  # noqa: BLE001 - counted: a socket the server closed
             self.closed_early += 1
 
@@ -224,6 +227,26 @@ async def publish_live(settings, public_ids: list[str], rate: float, seconds: fl
     return posted
 
 
+def delivery_statuses(settings) -> dict[int, str]:
+    """Each bench reply's outbox status ("bench <n>" -> status), to tell replies lost on the way to
+    the socket (sent, never received) from replies still waiting in the outbox (queued, sending)."""
+    from sqlalchemy import select
+
+    from helpdesk.db import make_engine
+    from helpdesk.models import Message
+
+    async def read() -> dict[int, str]:
+        engine = make_engine(settings)
+        async with engine.connect() as conn:
+            rows = await conn.execute(select(Message.text, Message.delivery_status)
+                                      .where(Message.direction == "outbound", Message.text.like("bench %")))
+            found = {int(text.split()[1]): status for text, status in rows}
+        await engine.dispose()
+        return found
+
+    return run_sync(read())
+
+
 def ticket_ids(settings) -> list[int]:
     from sqlalchemy import select
 
@@ -254,6 +277,8 @@ async def run(installation: Installation, url: str, pid: int, tokens: list[str],
           f"web process RSS {psutil.Process(pid).memory_info().rss / 2**20:.0f} MB (idle: {baseline / 2**20:.0f} MB)")
     acks = await visitors.each_says_hello(args.rate)
     print(f"visitor messages (one each, {args.rate:.0f}/s): ack {describe(acks)}")
+    if visitors.errors:
+        print(f"  {len(visitors.errors)} error frames, e.g. {visitors.errors[0]}")
     tickets = ticket_ids(installation.settings)
     if args.via == "console":
         agent = signed_in(url, "bea@shop.test")
@@ -272,10 +297,13 @@ async def run(installation: Installation, url: str, pid: int, tokens: list[str],
     stop.set()
     await sampler
     latencies = [(visitors.received[n] - t) * 1000 for n, t in posted.items() if n in visitors.received]
-    lost = len(posted) - len(latencies)
+    missing = [n for n in posted if n not in visitors.received]
+    statuses = delivery_statuses(installation.settings) if args.via != "live" and missing else {}
+    waiting = sum(1 for n in missing if statuses.get(n) in ("queued", "sending"))
     span = max(posted.values()) - min(posted.values()) if posted else 1
     print(f"agent replies: {len(posted)} posted in {span:.1f} s ({len(posted) / span:.0f}/s) over {len(tickets)} "
-          f"conversations; delivered {len(latencies)}, lost {lost} (after {args.grace:.0f} s of grace)")
+          f"conversations; received {len(latencies)}, lost {len(missing) - waiting}, still in the outbox "
+          f"{waiting} (after {args.grace:.0f} s of grace)")
     start = {"console": "POST", "outbox": "queue_reply", "live": "publish"}[args.via]
     print(f"  {start} -> visitor's socket: {describe(latencies)}")
     print(f"web process RSS: max {max(rss) / 2**20:.0f} MB, at the end {rss[-1] / 2**20:.0f} MB; "
