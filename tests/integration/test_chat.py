@@ -486,3 +486,26 @@ async def test_a_message_left_offline_links_the_email_and_its_reply_goes_by_emai
     await _reply(sessions, settings, chat, conversation.ticket_id, "Sorry we missed you!")
     [mail] = smtp_sink.messages
     assert mail.rcpt_tos == ["ann@example.com"] and b"Call me back" in mail.content
+
+
+async def test_an_open_console_queue_stream_keeps_its_agent_online_and_closing_it_ends_that():
+    from litestar.channels import ChannelsPlugin
+    from litestar.channels.backends.memory import MemoryChannelsBackend
+    from litestar.stores.memory import MemoryStore
+
+    from helpdesk.staff import presence
+    from helpdesk.web.console import live as live_web
+
+    store = MemoryStore()
+    async with ChannelsPlugin(backend=MemoryChannelsBackend(), arbitrary_channels_allowed=True) as channels:
+        first = live_web.queue_stream(channels, 7, store)
+        second = live_web.queue_stream(channels, 7, store)  # the same agent in another tab
+        for stream in (first, second):
+            assert (await stream.__anext__()).comment == "connected"
+            await asyncio.wait_for(stream.__anext__(), 3)  # subscribed: marked online at once
+        assert await presence.is_online(store, 7)
+        assert 0 < await store.expires_in("agent:7") <= presence.TTL_SECONDS
+        await first.aclose()
+        assert await presence.is_online(store, 7)  # the other tab is still open
+        await second.aclose()
+        assert not await presence.is_online(store, 7)
