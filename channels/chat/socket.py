@@ -226,8 +226,9 @@ async def _visitor_connected(app, public_id: str, online: bool) -> None:
 
 
 def _start_housekeeping(socket: WebSocket) -> None:
-    if _housekeeping and not _housekeeping[0].done():
-        return
+    running = _housekeeping[0] if _housekeeping else None
+    if running is not None and not running.done() and running.get_loop() is asyncio.get_running_loop():
+        return  # (another loop's task is a stopped app's: tests run several apps in one process)
     _housekeeping[:] = [asyncio.get_running_loop().create_task(_keep_house(socket.app))]
 
 

@@ -21,6 +21,7 @@ from helpdesk.models import (
 from helpdesk.staff.agents import create_agent
 from helpdesk.tickets import outbox
 from helpdesk.tickets.actions import add_note
+from tests.e2e.conftest import PASSWORD
 from tests.factories import inbound
 from tests.support.chat import SHOP, chat  # noqa: F401 - the fixture
 
@@ -47,7 +48,7 @@ async def _agent(sessions, email: str = "bea@shop.test") -> Agent:
     async with sessions() as session:
         found = await session.scalar(select(Agent).where(Agent.email == email))
         return found or await create_agent(session, email=email, name="Bea Agent", role="agent",
-                                           password="agent-password")
+                                           password=PASSWORD)
 
 
 async def _reply(sessions, settings, chat, ticket_id: int, text: str) -> Message:
@@ -509,3 +510,21 @@ async def test_an_open_console_queue_stream_keeps_its_agent_online_and_closing_i
         assert await presence.is_online(store, 7)  # the other tab is still open
         await second.aclose()
         assert not await presence.is_online(store, 7)
+
+
+async def test_a_connected_visitor_is_told_when_an_agent_comes_online(chat, sessions, monkeypatch):
+    from channels.chat import socket as chat_socket
+    from tests.support.installation import EventStream, signed_in
+
+    monkeypatch.setattr(chat_socket, "PRESENCE_SECONDS", 0.3)
+    await _agent(sessions)
+    token = await chat.token(name="Ann")
+    async with chat.socket(token) as visitor:
+        await visitor.hello()
+        assert (await visitor.next("presence")) == {"type": "presence", "online": False, "open_now": True}
+        bea = await asyncio.to_thread(signed_in, chat.url, "bea@shop.test")
+        queue = await asyncio.to_thread(EventStream, bea, "/console/live/queues")
+        try:
+            assert (await visitor.next("presence", timeout=10))["online"] is True
+        finally:  # offline again once the server notices, at the stream's next keep-alive (a unit test above)
+            await asyncio.to_thread(queue.close)
