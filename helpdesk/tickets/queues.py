@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -16,9 +17,9 @@ from sqlalchemy import Integer, Select, and_, case, func, literal, literal_colum
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.staff import directory as staff
-from helpdesk.models import OPEN_STATUSES, PRIORITIES, STATUSES, Agent, Customer, Ticket, TicketTag, utcnow
+from helpdesk.models import OPEN_STATUSES, PRIORITIES, STATUSES, Agent, Customer, Message, Ticket, TicketTag, utcnow
 from helpdesk.models.base import MAX_ID
-from helpdesk.models.tickets import ACTIVE_STATUS_SQL, OPEN_STATUS_SQL
+from helpdesk.models.tickets import ACTIVE_STATUS_SQL, CHANNELS, OPEN_STATUS_SQL
 
 PAGE_SIZE = 50
 ACTIVE_STATUSES = ("new", "open")  # clocks run: what "breaching soon" looks at
@@ -32,7 +33,6 @@ FIXED_QUEUES = {
     "solved": "Solved",
     "breaching": "Breaching soon",
 }
-CHANNELS = ("email", "chat", "whatsapp", "messenger", "instagram", "telegram")
 # The orders an agent can choose (`?sort=`); the first a queue offers is its default.
 SORTS = {
     "activity": "Last activity",
@@ -417,11 +417,36 @@ async def queue_nav(session: AsyncSession) -> list[QueueCount]:
 
 
 async def queue_counts(session: AsyncSession, *, agent_id: int) -> list[QueueCount]:
-    """Every queue with its ticket count (capped at COUNT_CAP + 1): two queries, each count indexed."""
+    """Every queue with its ticket count (capped at COUNT_CAP + 1): two queries, each count indexed,
+    or none when nothing changed since the last count (`_counts_version`)."""
+    key = (str(session.bind.url) if session.bind is not None else "", agent_id)
+    version = await _counts_version(session)
+    hit = _counts_cache.get(key)
+    if hit and hit[0] == version and time.monotonic() - hit[1] < COUNTS_FRESH_SECONDS:
+        return hit[2]
     titles = await _queue_titles(session)
     found = dict((await session.execute(union_all(*(_capped_count(name, agent_id) for name in titles)))).all())
-    return [QueueCount(name, title, found.get(name, 0)) for name, title in titles.items()
-            if not name.startswith("channel:") or found.get(name)]
+    counts = [QueueCount(name, title, found.get(name, 0)) for name, title in titles.items()
+              if not name.startswith("channel:") or found.get(name)]
+    if len(_counts_cache) >= 2000:  # agents x databases; a test run makes many
+        _counts_cache.clear()
+    _counts_cache[key] = (version, time.monotonic(), counts)
+    return counts
+
+
+# Every console re-fetches its counts after each live event: with 30 agents that is 30 identical
+# counts of ~12 queues (30 ms each on 1M tickets) for one change. A count is reused while the data
+# version is unchanged; the version is three index-only lookups (~0.3 ms). Every change to a ticket
+# moves updated_at to now or adds a ticket or a message; what the version cannot see (time passing
+# into "Breaching soon", an imported reply dated in the past) waits at most COUNTS_FRESH_SECONDS.
+COUNTS_FRESH_SECONDS = 15.0
+_counts_cache: dict[tuple[str, int], tuple[tuple, float, list[QueueCount]]] = {}
+
+
+async def _counts_version(session: AsyncSession) -> tuple:
+    return tuple((await session.execute(
+        select(func.max(Ticket.updated_at), func.max(Ticket.id), select(func.max(Message.id)).scalar_subquery())
+    )).one())
 
 
 @dataclass

@@ -23,9 +23,12 @@ async def test_counts_follow_assignment_status_and_channel(session, shop):
     assert count_of(counts, "open") == 2 and count_of(counts, "unassigned") == 2 and count_of(counts, "mine") == 0
     assert count_of(counts, "channel:email") == 2 and count_of(counts, f"team:{shop.team_id}") == 0
 
+    # as every change in the app does (tests/integration/test_queue_sorts.py checks each), the
+    # update moves updated_at: the counts' cache sees changes by it
     await session.execute(update(Ticket).where(Ticket.id == shop.ticket_ids[0])
-                          .values(assignee_id=agent, team_id=shop.team_id))
-    await session.execute(update(Ticket).where(Ticket.id == shop.ticket_ids[1]).values(status="pending"))
+                          .values(assignee_id=agent, team_id=shop.team_id, updated_at=utcnow()))
+    await session.execute(update(Ticket).where(Ticket.id == shop.ticket_ids[1])
+                          .values(status="pending", updated_at=utcnow()))
     await session.commit()
     counts = await queues.queue_counts(session, agent_id=agent)
     assert count_of(counts, "mine") == 1 and count_of(counts, "unassigned") == 1
@@ -186,3 +189,29 @@ async def test_breaching_soon_and_the_capped_counts_walk_their_indexes(session, 
         counts = next(s for s in seen if "count(" in s[0])
         plan = await session.run_sync(_plan, *counts, "")
         assert "ix_tickets_next_due" in plan and "ix_tickets_open_queue" in plan
+
+
+async def test_counts_are_reused_until_a_ticket_changes_and_a_change_shows_at_once(session, shop):
+    from sqlalchemy import event
+
+    from helpdesk.models import Agent
+
+    agent_id = shop.agents["agent"]
+    before = {c.name: c.count for c in await queues.queue_counts(session, agent_id=agent_id)}
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append(statement)
+
+    engine = session.bind.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = {c.name: c.count for c in await queues.queue_counts(session, agent_id=agent_id)}
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert again == before and not any("count(" in s for s in seen)  # only the version was read
+
+    agent = await session.get(Agent, agent_id)
+    await bulk_update(session, [shop.ticket_ids[0]], Changes(status="solved"), agent=agent)
+    after = {c.name: c.count for c in await queues.queue_counts(session, agent_id=agent_id)}
+    assert after["solved"] == before["solved"] + 1 and after["open"] == before["open"] - 1
