@@ -14,6 +14,7 @@ OPEN_STATUSES = ("new", "open", "pending", "on_hold")
 OPEN_STATUS_SQL = "tickets.status IN ('new', 'open', 'pending', 'on_hold')"
 ACTIVE_STATUS_SQL = "tickets.status IN ('new', 'open')"
 PRIORITIES = ("low", "normal", "high", "urgent")
+CHANNELS = ("email", "chat", "whatsapp", "messenger", "instagram", "telegram")  # where a ticket can come from
 DIRECTIONS = ("inbound", "outbound", "note")
 DELIVERY_STATUSES = ("queued", "sending", "sent", "failed")
 
