@@ -71,6 +71,16 @@ EXPECTED = {
     ("POST", "/console/admin/chat/{channel_id:int}"): "admin",
     ("POST", "/console/admin/chat/{channel_id:int}/rotate"): "admin",
     ("POST", "/console/admin/chat/{channel_id:int}/active"): "admin",
+    ("GET", "/console/admin/sla"): "admin",
+    ("GET", "/console/admin/sla/policies/new"): "admin",
+    ("POST", "/console/admin/sla/policies"): "admin",
+    ("GET", "/console/admin/sla/policies/{policy_id:int}"): "admin",
+    ("POST", "/console/admin/sla/policies/{policy_id:int}"): "admin",
+    ("POST", "/console/admin/sla/policies/{policy_id:int}/move"): "admin",
+    ("GET", "/console/admin/sla/calendars/new"): "admin",
+    ("POST", "/console/admin/sla/calendars"): "admin",
+    ("GET", "/console/admin/sla/calendars/{calendar_id:int}"): "admin",
+    ("POST", "/console/admin/sla/calendars/{calendar_id:int}"): "admin",
     ("GET", "/console/admin/quarantine"): "admin",
     ("GET", "/console/admin/quarantine/{quarantine_id:int}/raw"): "admin",
     ("POST", "/console/admin/quarantine/{quarantine_id:int}/reingest"): "admin",
@@ -126,7 +136,8 @@ async def ids(shop, session):
     await session.commit()
     return {"ticket_id": shop.ticket_ids[0], "message_id": shop.message_ids[0], "customer_id": shop.customer_id,
             "attachment_id": attachment.id, "agent_id": 99999, "team_id": 99999, "mailbox_id": 99999,
-            "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999}
+            "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999,
+            "policy_id": 99999, "calendar_id": 99999}
 
 
 async def call(client, method: str, url: str, token: str | None):
