@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import jwt
 
+from helpdesk.customers.identities import InvalidIdentity, normalise_identity
 from helpdesk.models import utcnow
 from helpdesk.settings import Settings
 
@@ -68,14 +69,22 @@ def verify_identity_token(token: str, secret: str | None) -> VerifiedUser:
     if not secret:
         raise TokenInvalid("this chat channel has no identity secret")
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        # `sub` may be a number: shops' user ids often are (RFC 7519 wants a string; we take both)
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "sub"], "verify_sub": False})
     except jwt.PyJWTError as error:
         raise TokenInvalid(f"identity token: {error}") from None
+    if not isinstance(claims["sub"], (str, int)) or isinstance(claims["sub"], bool):
+        raise TokenInvalid("identity token: sub is the user's id, a string or a number")
     sub = str(claims["sub"]).strip()
     if not sub:
         raise TokenInvalid("identity token: empty sub")
     email, name = claims.get("email"), claims.get("name")
-    return VerifiedUser(sub[:200], str(email).strip()[:320] if email else None, str(name).strip()[:200] if name else None)
+    try:  # a signed email that is not one is left out, not an error: the user is still who they are
+        email = normalise_identity("email", str(email))[1][:320] if email else None
+    except InvalidIdentity:
+        email = None
+    return VerifiedUser(sub[:200], email, str(name).strip()[:200] if name else None)
 
 
 def user_hash(secret: str, user_id: str) -> str:

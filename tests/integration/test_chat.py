@@ -134,6 +134,16 @@ async def test_signed_identity_links_the_existing_customer_and_is_verified(chat,
     assert (await _conversation(sessions, other_user.json()["token"], settings)).id != conversation.id
 
 
+async def test_a_numeric_sub_is_a_user_id_and_a_signed_non_email_is_left_out(chat, sessions, settings):
+    response = await chat.session(identity_token=_shop_jwt(chat.secret, sub=42, email="not an email"))
+    assert response.status_code == 200, response.text
+    assert response.json()["verified"] is True and response.json()["email"] is None
+    async with sessions() as session:
+        kinds = set((await session.execute(select(CustomerIdentity.kind, CustomerIdentity.value))).all())
+    assert kinds == {("chat_user", "shop:42"),
+                     ("chat", tokens.visitor_conversation(settings, response.json()["token"], channel_key="shop"))}
+
+
 @pytest.mark.parametrize("case", ["expired", "wrong secret", "alg none", "no exp"])
 async def test_a_bad_identity_token_is_refused(chat, sessions, case):
     token = {"expired": lambda: _shop_jwt(chat.secret, expires_in=-60),
