@@ -82,6 +82,8 @@ async def chat_socket(socket: WebSocket, key: str) -> None:
                                                                           socket.query_params.get("token"))
             except TokenInvalid:
                 refusal = 4401
+            else:  # here now: a reply from this moment comes to the socket, not by email
+                await conversations.touch(session, [conversation.public_id])
     await socket.accept()
     if conversation is None:
         await socket.close(code=refusal, reason="origin not allowed" if refusal == 4403 else "token not valid")

@@ -538,3 +538,21 @@ async def test_a_connected_visitor_is_told_when_an_agent_comes_online(chat, sess
             assert (await visitor.next("presence", timeout=10))["online"] is True
         finally:  # offline again once the server notices, at the stream's next keep-alive (a unit test above)
             await asyncio.to_thread(queue.close)
+
+
+async def test_a_visitor_back_after_a_long_time_gets_replies_in_the_chat_at_once(chat, sessions, settings, smtp_sink):
+    await _sending_mailbox(sessions, smtp_sink)
+    token = await chat.token(name="Ann", email="ann@example.com")
+    async with chat.socket(token) as visitor:
+        await visitor.hello()
+        await visitor.say("Hello")
+    conversation = await _conversation(sessions, token, settings)
+    async with sessions() as session:
+        await session.execute(update(ChatConversation).where(ChatConversation.id == conversation.id)
+                              .values(last_seen_at=datetime.now(timezone.utc) - timedelta(hours=5)))
+        await session.commit()
+    async with chat.socket(token) as visitor:  # back: connected is seen at once, not at the next 30 s round
+        await visitor.hello()
+        await _reply(sessions, settings, chat, conversation.ticket_id, "Welcome back")
+        assert (await visitor.reply())["text"] == "Welcome back"
+    assert not smtp_sink.messages
