@@ -22,6 +22,7 @@ take turns request by request, so a busy machine slows them alike and they stay 
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import re
 import sys
@@ -133,6 +134,22 @@ def report_turns(browser: Browser, variants: dict[str, list[str]], *, after_load
               f"  non-200: {failed}")
 
 
+def after_change(browser: Browser, name: str, path: str, samples: int = 50) -> None:
+    """The counts are reused while no ticket changed (helpdesk.tickets.queues.queue_counts): time
+    the page as the first console to re-fetch after a change sees it, a ticket touched (untimed,
+    through psql on BENCH_DATABASE_URL) before each request."""
+    import subprocess
+
+    database = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/helpdesk_bench")
+    times = []
+    for _ in range(samples):
+        subprocess.run(["psql", "-q", database, "-c",
+                        f"UPDATE tickets SET updated_at = now() WHERE id = {random.randint(1, 1_000_000)}"],
+                       check=True, capture_output=True)
+        times.append(browser.page(path, after_load=True)[0])
+    print(f"{name:40s} n={len(times)} p50 {percentile(times, .5):6.1f} ms  p95 {percentile(times, .95):6.1f} ms")
+
+
 def main() -> None:
     browser = Browser(URL)
     browser.sign_in()
@@ -147,6 +164,7 @@ def main() -> None:
                 for path in later_pages(browser, f"/console/queues/{queue}?sort={sort}", 20)]
         queue_pages[f"  sort={sort}, pages 2-21"] = random.sample(deep, len(deep)) * (SAMPLES // len(deep))
     report_turns(browser, queue_pages, after_load=True)
+    after_change(browser, "queue page with its counts, after a change", "/console/queues/open")
     report(browser, "search page", [f"/console/search?q={w}" for w in random.choices(WORDS, k=SAMPLES)])
     report(browser, "search by number", [f"/console/search?q=%23{random.randint(1, 1_000_000)}"
                                          for _ in range(SAMPLES)])
