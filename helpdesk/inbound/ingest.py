@@ -28,6 +28,7 @@ from helpdesk.inbound import planner_stats, threading
 from helpdesk.inbound.threading import Candidates, Decision, SenderSeen, TicketSeen
 from helpdesk.models import Customer, Message, Ticket, utcnow
 from helpdesk.settings import Settings
+from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
 from helpdesk.tickets import search
 
@@ -203,8 +204,12 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
         ticket = _NewTicket(message, customer)
     else:
         _continue(ticket, decision, message)
-    _clocks(rules, ticket, message)
+    stamps = _clocks(rules, ticket, message)
     ticket_id, message_id = _store(sync_session, conn, message, identity, ticket, settings)
+    if stamps:
+        for stamp in stamps:
+            stamp.ticket_id = ticket_id
+        sla_events.record_on(conn, stamps)
     _announce(written, message, ticket_id, message_id, customer.id, decision.opens_ticket)
     return IngestResult(ticket_id, message_id, customer.id, created_ticket=decision.opens_ticket, duplicate=False,
                         reopened=decision.action == threading.REOPEN)
@@ -413,15 +418,15 @@ def _continue(ticket: _TicketRow, decision: Decision, message: InboundMessage) -
     ticket.updated_at = utcnow()
 
 
-def _clocks(rules, ticket: _NewTicket | _TicketRow, message: InboundMessage) -> None:
-    """SLA: a new ticket gets its policy's due times; a reply resumes a paused clock and starts the
-    next-response one. Auto-generated mail moves no clock. (Before storing: the row is written once.)"""
+def _clocks(rules, ticket: _NewTicket | _TicketRow, message: InboundMessage) -> list[sla_events.Stamp]:
+    """SLA: a new ticket gets its policy's due times; a reply resumes a paused (or reopened) ticket's
+    clocks and starts the next-response one. Auto-generated mail moves no clock. (Before storing: the
+    row is written once.) Returns the stamps to record once the ticket has its id."""
     if message.auto_generated:
-        return
+        return []
     if isinstance(ticket, _NewTicket):
-        sla_policies.apply_rules(rules, ticket, message.received_at)
-    else:
-        sla_policies.customer_replied(rules, ticket, message.received_at)
+        return sla_policies.opened(rules, ticket, message.received_at)
+    return sla_policies.customer_wrote(rules, ticket, message.received_at)
 
 
 # -- store ----------------------------------------------------------------------------------------

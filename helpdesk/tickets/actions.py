@@ -18,6 +18,8 @@ from helpdesk import live
 
 from helpdesk.tickets import history, outbox
 
+from helpdesk.sla import clock as sla_clock
+from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
 
 from helpdesk.staff import directory as staff
@@ -171,8 +173,9 @@ async def _validate(session: AsyncSession, changes: Changes) -> None:
             raise TicketError("that team does not exist", field="team_id")
 
 
-def _apply(ticket: Ticket, changes: Changes, now: datetime) -> dict:
-    """Set what differs; returns {property: [old, new]} (the history keeps both)."""
+def _apply(ticket: Ticket, changes: Changes, now: datetime, rules: list, stamps: list) -> dict:
+    """Set what differs; returns {property: [old, new]} (the history keeps both). The SLA stamps a
+    change of status makes are added to `stamps`."""
     done = {}
     if changes.assignee_id is not None:
         value = None if changes.assignee_id == "none" else int(changes.assignee_id)
@@ -185,13 +188,11 @@ def _apply(ticket: Ticket, changes: Changes, now: datetime) -> dict:
             done["team_id"] = [ticket.team_id, value]
             ticket.team_id = value
     if changes.status is not None and changes.status != ticket.status:
-        if ticket.status == "pending" and changes.status != "pending":
-            sla_policies.resumed(ticket, now)  # leaving pending by hand resumes the clock as a customer reply would
         if changes.status in ("new", "open", "pending", "on_hold"):
             ticket.solved_at = None
             ticket.closed_at = None
         done["status"] = [ticket.status, changes.status]
-        outbox.set_status(ticket, changes.status, now)
+        stamps += outbox.set_status(ticket, changes.status, now, rules=rules)
     if changes.priority is not None and changes.priority != ticket.priority:
         done["priority"] = [ticket.priority, changes.priority]
         ticket.priority = changes.priority
@@ -240,12 +241,18 @@ async def bulk_update(session: AsyncSession, ticket_ids: Iterable[int], changes:
     await _validate(session, changes)
     tickets = list(await session.scalars(select(Ticket).where(Ticket.id.in_(ids), Ticket.merged_into_id.is_(None))))
     now = utcnow()
-    done = {ticket.id: _apply(ticket, changes, now) for ticket in tickets}
+    rules = await sla_policies.load_policies(session)
+    stamps: list[sla_events.Stamp] = []
+    done = {ticket.id: _apply(ticket, changes, now, rules, stamps) for ticket in tickets}
     tagged = await _set_tags(session, [t.id for t in tickets], changes)
     for ticket in tickets:
         if ticket.id in tagged:
             done[ticket.id]["tags"] = tagged[ticket.id]
             ticket.updated_at = now
+        if {"priority", "team_id", "tags"} & set(done[ticket.id]):
+            await session.flush()  # the new tags, for the policies' conditions
+            await sla_policies.recompute(session, ticket, rules=rules)  # due times as if it had been so all along
+    await sla_events.record(session, stamps)
     for ticket_id, what in done.items():
         if what:
             history.record(session, agent, "ticket.update", ticket_id, {**what, "undo": True} if undo else what, at=now)
@@ -320,7 +327,8 @@ async def split_message(session: AsyncSession, ticket: Ticket, message_id: int, 
     await session.flush()
     new.number = new.id
     if not message.auto_generated:
-        await sla_policies.apply_policy(session, new, message.created_at)
+        rules = await sla_policies.load_policies(session)
+        await sla_events.record(session, sla_policies.opened(rules, new, message.created_at))
     message.ticket_id = new.id
     ticket.updated_at = now
     history.record(session, agent, "ticket.split", ticket.id,
@@ -340,13 +348,20 @@ class Clock:
     name: str  # first_response | next_response | resolution
     label: str
     due_at: datetime | None
-    state: str  # running | paused | met | breached
-    paused_remaining_seconds: int | None = None
+    state: str  # running | paused | met | breached (running past its due time: overdue)
+    paused_remaining_seconds: int | None = None  # business time left (or overdue by) when it paused, >= 0
+    text: str = ""  # "2h 05m left", "overdue by 1d 2h", "paused, 3h left", "paused, overdue by 1d 2h", "met"
+
+    @property
+    def overdue(self) -> bool:
+        return self.state == "breached" or self.text.startswith("paused, overdue")
 
 
-def sla_clocks(ticket: Ticket, now: datetime | None = None) -> list[Clock]:
-    """The ticket's clocks: running (with a due time), paused (pending), met, or breached."""
+async def sla_clocks(session: AsyncSession, ticket: Ticket, now: datetime | None = None) -> list[Clock]:
+    """The ticket's clocks: running (with a due time), paused (pending, on hold), met, or overdue,
+    read in the business time of its policy's calendar (helpdesk/sla/clock.py)."""
     now = now or utcnow()
+    calendar = sla_policies.calendar_for(await sla_policies.load_policies(session), ticket.sla_policy_id)
     paused = ticket.sla_paused_at
     solved = ticket.status in ("solved", "closed")
     clocks = []
@@ -357,12 +372,14 @@ def sla_clocks(ticket: Ticket, now: datetime | None = None) -> list[Clock]:
     ):
         if due is None:
             if met and (name != "resolution" or ticket.sla_policy_id is not None):
-                clocks.append(Clock(name, label, None, "met"))
+                clocks.append(Clock(name, label, None, "met", text="met"))
             continue
         if met:
-            clocks.append(Clock(name, label, due, "met"))
-        elif paused is not None and name == "resolution":
-            clocks.append(Clock(name, label, due, "paused", int((due - paused).total_seconds())))
+            clocks.append(Clock(name, label, due, "met", text="met"))
+            continue
+        reading = sla_clock.read(due, now, calendar, paused_at=paused if name != "first_response" else None)
+        if reading.state == "paused":
+            clocks.append(Clock(name, label, due, "paused", int(reading.minutes * 60), reading.text))
         else:
-            clocks.append(Clock(name, label, due, "breached" if due <= now else "running"))
+            clocks.append(Clock(name, label, due, "breached" if reading.overdue else "running", text=reading.text))
     return clocks

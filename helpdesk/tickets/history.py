@@ -12,6 +12,10 @@ page has loaded anyway:
   "new_number"}` and `ticket.split_from` on the new ticket `{"from": id, "from_number": n}`.
 - `ticket.snoozed` `{"until": iso}`, `ticket.unsnoozed` (an agent ended it), `ticket.woken` (its time
   came), written by helpdesk/tickets/snooze.py.
+
+The SLA clocks' events (`SlaEvent`: started, paused, resumed, met, warned, breached, restarted;
+helpdesk/sla/events.py) join the same timeline as compact lines by "SLA" (`sla_entries`), read with
+one query on their (ticket_id, target, kind, cycle) index.
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.models import Agent, AuditEvent, Team, utcnow
+from helpdesk.models import Agent, AuditEvent, SlaEvent, Team, utcnow
+from helpdesk.sla.clock import format_span
 
 ACTIONS = ("ticket.update", "ticket.merge", "ticket.merged_in", "ticket.split", "ticket.split_from",
            "ticket.snoozed", "ticket.unsnoozed", "ticket.woken")
@@ -75,7 +80,7 @@ async def last_changes(session: AsyncSession, ticket_id: int, fields: Iterable[s
 class HistoryEntry:
     """One line of a ticket's history in its conversation."""
 
-    id: int
+    id: int | str  # an audit event's id; "sla-<id>" for an SLA event
     at: datetime
     action: str
     who: str
@@ -97,10 +102,52 @@ def entries(events_: Sequence[AuditEvent], agents: dict[int, Agent], teams: Iter
     return out
 
 
+SLA_TARGET_NAMES = {"first_response": "First response", "next_response": "Next response", "resolution": "Resolution"}
+
+
+async def sla_events(session: AsyncSession, ticket_id: int, *, limit: int = LIMIT) -> list[SlaEvent]:
+    """The ticket's SLA events, oldest first (its newest `limit`): one query on the unique key's index."""
+    newest = await session.scalars(select(SlaEvent).where(SlaEvent.ticket_id == ticket_id)
+                                   .order_by(SlaEvent.at.desc(), SlaEvent.id.desc()).limit(limit))
+    return list(reversed(list(newest)))
+
+
+def sla_entries(events_: Sequence[SlaEvent]) -> list[HistoryEntry]:
+    """The SLA events as history lines, by "SLA", in time order."""
+    return [HistoryEntry(f"sla-{event.id}", event.at, f"sla.{event.kind}", "SLA", describe_sla(event))
+            for event in sorted(events_, key=lambda e: (e.at, e.id))]
+
+
+def _due(at: datetime | None) -> Markup:
+    if at is None:
+        return Markup("")
+    return Markup(', due <time datetime="{}" data-local>{}</time>').format(at.isoformat(), at.strftime("%d %b %H:%M"))
+
+
+def describe_sla(event: SlaEvent) -> Markup:
+    """One compact line: "First response met in 1h 05m", "Resolution paused", "Next response breached"."""
+    name = SLA_TARGET_NAMES.get(event.target, event.target)
+    took = Markup(" in {}").format(format_span(event.business_minutes)) if event.business_minutes is not None else ""
+    cycle = Markup(" ({})").format(event.cycle) if event.target == "next_response" and event.cycle > 1 else ""
+    if event.kind == "started":
+        return Markup("{}{} started{}").format(name, cycle, _due(event.due_at))
+    if event.kind == "met":
+        return Markup("{}{} met{}").format(name, cycle, took)
+    if event.kind == "breached":
+        return Markup('<span class="sla-breached-text">{}{} breached</span>{}').format(name, cycle, _due(event.due_at))
+    if event.kind == "warned":
+        return Markup("{}{}: the assignee was warned{}").format(name, cycle, _due(event.due_at))
+    if event.kind == "restarted":
+        return Markup("{} restarted: the reply that stopped it was not delivered{}").format(name, _due(event.due_at))
+    if event.kind == "resumed":
+        return Markup("{}{} resumed{}").format(name, cycle, _due(event.due_at))
+    return Markup("{}{} {}").format(name, cycle, event.kind)
+
+
 def interleave(messages: Iterable[Any], history: Iterable[HistoryEntry]) -> list[Any]:
     """Messages and events in time order (both arrive sorted); at the same instant the message first,
     so "Send and mark solved" reads as the reply, then the status change."""
-    return list(heapq.merge(messages, history, key=lambda item: item.at))
+    return list(heapq.merge(messages, sorted(history, key=lambda item: item.at), key=lambda item: item.at))
 
 
 def value_name(name: str, value: Any, agents: dict[int, Agent], teams: dict[int, str]) -> str:

@@ -20,10 +20,11 @@ from helpdesk.channel import DeliveryError, Identity, Outbound, sender_for
 from helpdesk import live
 from helpdesk.chat import conversations as chat
 from helpdesk.tickets import history
+from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
 from helpdesk.files import read_blob, store_blob
 from helpdesk.models import (
-    Agent, Attachment, Customer, CustomerIdentity, Mailbox, Message, Ticket, TicketParticipant, utcnow,
+    Agent, Attachment, Customer, CustomerIdentity, Mailbox, Message, SlaEvent, Ticket, TicketParticipant, utcnow,
 )
 from helpdesk.settings import Settings
 
@@ -102,15 +103,17 @@ async def queue_reply(
         )
     session.add(message)
     if not automatic:
-        sla_policies.agent_responded(ticket, now)
+        rules = await sla_policies.load_policies(session)
+        stamps = sla_policies.agent_replied(rules, ticket, now)  # a failed delivery restarts them (_record_failure)
         ticket.last_outbound_at = now
         before = ticket.status
         if ticket.status == "new":
             ticket.status = "open"
         if status_after:
-            set_status(ticket, status_after, now)
+            stamps += set_status(ticket, status_after, now, rules=rules)
             if status_after != before:
                 history.record(session, agent, "ticket.update", ticket.id, {"status": [before, status_after]}, at=now)
+        await sla_events.record(session, stamps)
     ticket.updated_at = now
     await session.commit()
     enqueue(message.id)
@@ -120,16 +123,18 @@ async def queue_reply(
     return message
 
 
-def set_status(ticket: Ticket, status: str, now: datetime) -> None:
-    ticket.status = status
+def set_status(ticket: Ticket, status: str, now: datetime, *, rules: list) -> list[sla_events.Stamp]:
+    """Set the status and move the SLA clocks as the rules say (`rules`: `sla_policies.load_policies`);
+    returns the SLA stamps for the caller to record with the change."""
+    before, ticket.status = ticket.status, status
     if status not in ("pending", "on_hold"):
         ticket.snoozed_until = None  # made active, solved or closed: no longer snoozed (helpdesk/tickets/snooze.py)
-    if status == "pending":
-        sla_policies.paused(ticket, now)
+    stamps = sla_policies.status_changed(rules, ticket, before, status, now)
     if status == "solved":
         ticket.solved_at = now
     if status == "closed":
         ticket.closed_at = now
+    return stamps
 
 
 def _new_external_id(ticket: Ticket, settings: Settings) -> str:
@@ -205,11 +210,37 @@ async def _record_failure(session: AsyncSession, message: Message, error: str, r
         log.warning("%s not delivered (attempt %s, next in %.0f s): %s", where, message.delivery_attempts, delay, error)
     else:
         message.delivery_status = "failed"
+        restarted = await _restart_clocks(session, ticket, message)
         await session.commit()
         status = "failed"
         log.warning("%s failed, not retried: %s", where, error)
+        if restarted:
+            live.publish(live.ticket_channel(ticket.id), {"event": "ticket.updated", "ticket_id": ticket.id})
     live.publish(live.ticket_channel(message.ticket_id), {"event": "message.delivery", "message_id": message.id, "status": status})
     return status
+
+
+async def _restart_clocks(session: AsyncSession, ticket: Ticket, message: Message) -> bool:
+    """An agent's reply that will not be delivered answered nobody: the SLA clocks it stopped run again
+    (and the history says so), unless another reply of theirs from then on stands."""
+    if message.auto_generated:
+        return False
+    stopped = dict((await session.execute(
+        select(SlaEvent.target, SlaEvent.due_at).where(SlaEvent.ticket_id == ticket.id, SlaEvent.kind == "met",
+                                                       SlaEvent.at == message.created_at,
+                                                       SlaEvent.target != "resolution"))).all())
+    if not stopped:
+        return False
+    standing = await session.scalar(select(Message.id).where(
+        Message.ticket_id == ticket.id, Message.direction == "outbound", Message.auto_generated.is_(False),
+        Message.delivery_status != "failed", Message.id != message.id, Message.created_at >= message.created_at
+    ).limit(1))
+    if standing is not None:
+        return False
+    rules = await sla_policies.load_policies(session)
+    stamps = sla_policies.reply_failed(rules, ticket, message.created_at, utcnow(), stopped)
+    await sla_events.record(session, stamps)
+    return bool(stamps)
 
 
 async def retry(session: AsyncSession, message_id: int) -> bool:

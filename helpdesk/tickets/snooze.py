@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import OPEN_STATUSES, Agent, AuditEvent, Ticket, utcnow
+from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
 from helpdesk.staff import notifications
 from helpdesk.tickets import history, outbox
@@ -94,7 +95,8 @@ async def snooze(session: AsyncSession, ticket: Ticket, until: datetime, agent: 
     _check(ticket, until, now)
     ticket.snoozed_until = until
     if ticket.status in ("new", "open"):
-        outbox.set_status(ticket, "pending", now)
+        rules = await sla_policies.load_policies(session)
+        await sla_events.record(session, outbox.set_status(ticket, "pending", now, rules=rules))
     ticket.updated_at = now
     history.record(session, agent, "ticket.snoozed", ticket.id, {"until": until.isoformat()}, at=now)
     await session.commit()
@@ -107,19 +109,20 @@ async def unsnooze(session: AsyncSession, ticket: Ticket, agent: Agent) -> bool:
         return False
     now = utcnow()
     until = ticket.snoozed_until
-    _back(ticket, now)
+    await sla_events.record(session, _back(ticket, now, await sla_policies.load_policies(session)))
     history.record(session, agent, "ticket.unsnoozed", ticket.id, {"until": until.isoformat()}, at=now)
     await session.commit()
     publish_changed([ticket.id])
     return True
 
 
-def _back(ticket: Ticket, now: datetime) -> None:
+def _back(ticket: Ticket, now: datetime, rules: list) -> list[sla_events.Stamp]:
+    """Out of its snooze; a pending ticket is open again, its SLA clocks resumed (the stamps to record)."""
     ticket.snoozed_until = None
-    if ticket.status == "pending":
-        sla_policies.resumed(ticket, now)
-        outbox.set_status(ticket, "open", now)
     ticket.updated_at = now
+    if ticket.status == "pending":
+        return outbox.set_status(ticket, "open", now, rules=rules)
+    return []
 
 
 async def wake_due(session: AsyncSession, now: datetime | None = None) -> list[int]:
@@ -155,18 +158,20 @@ async def _wake_batch(session: AsyncSession, now: datetime) -> tuple[int, list[i
     tickets = list(await session.scalars(select(Ticket).where(Ticket.id.in_(claimed)).order_by(Ticket.id)
                                          .execution_options(populate_existing=True)))
     snoozers = await _snoozers(session, [t.id for t in tickets if t.assignee_id is None])
-    notices, woken = [], []
+    notices, woken, stamps = [], [], []
+    rules = await sla_policies.load_policies(session)
     for ticket in tickets:
         if ticket.status not in OPEN_STATUSES or ticket.merged_into_id is not None:
             ticket.snoozed_until = None  # solved or merged meanwhile: nothing to come back to
             continue
-        _back(ticket, now)
+        stamps += _back(ticket, now, rules)
         woken.append(ticket.id)
         history.record(session, None, "ticket.woken", ticket.id, {"until": claimed[ticket.id].isoformat()}, at=now)
         recipient = ticket.assignee_id or snoozers.get(ticket.id)
         if recipient is not None:
             notices.append(notifications.Notice(recipient, NOTICE_KIND, _back_text(ticket), ticket.id))
     agents = notifications.notify(session, notices, at=now)
+    await sla_events.record(session, stamps)
     await session.commit()
     publish_changed(woken)
     notifications.announce(agents)

@@ -53,7 +53,7 @@ async def _panel_context(db: AsyncSession, agent: Agent, customer_id: int, ticke
     if ticket is not None and ticket.customer_id != customer_id:
         ticket = None
     return {"agent": agent, "customer_view": await _view(db, customer_id), "ticket": ticket,
-            "clocks": tickets.sla_clocks(ticket) if ticket else []}
+            "clocks": await tickets.sla_clocks(db, ticket) if ticket else []}
 
 
 async def _page_context(db: AsyncSession, request: HTMXRequest, agent: Agent, customer_id: int) -> dict[str, Any]:

@@ -190,6 +190,7 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         raise NotFoundException(f"there is no ticket {ticket_id}")
     customer_view = await customers.load_customer_view(db, view.ticket.customer_id)
     events = history.entries(await history.events(db, ticket_id), view.agents, view.teams)
+    events += history.sla_entries(await history.sla_events(db, ticket_id))  # sorted in with the rest by interleave
     conversation = await chat.conversation_of_ticket(db, view.ticket)  # a chat's visitor: what they have read
     return {
         "agent": agent,
@@ -197,7 +198,7 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         "ticket": view.ticket,
         "timeline": history.interleave((timeline_item(m, view.agents) for m in view.messages), events),
         "customer_view": customer_view,
-        "clocks": tickets.sla_clocks(view.ticket),
+        "clocks": await tickets.sla_clocks(db, view.ticket),
         "canned": await canned_responses.list_responses(db),
         "reply": reply_box(await drafts.load(db, ticket_id, agent.id)),  # the agent's own draft, restored
         "chat_seen": chat.seen_reply(view.messages, conversation),
@@ -238,7 +239,7 @@ class TicketController(Controller):
     @get("/tickets/{ticket_id:int}/sla-clocks", name="ticket_sla_clocks")
     async def clocks(self, db: AsyncSession, agent: Agent, ticket_id: int) -> Template:
         ticket = await _ticket(db, ticket_id)
-        return fragment("console/_sla_clocks.html", {"ticket": ticket, "clocks": tickets.sla_clocks(ticket)})
+        return fragment("console/_sla_clocks.html", {"ticket": ticket, "clocks": await tickets.sla_clocks(db, ticket)})
 
     @post("/tickets/{ticket_id:int}/reply", name="ticket_reply")
     async def reply(self, request: HTMXRequest, db: AsyncSession, agent: Agent, settings: Settings, ticket_id: int,

@@ -1,0 +1,103 @@
+"""Recording what happens to a ticket's SLA clocks (`SlaEvent` rows): started, paused, resumed, met,
+warned, breached, restarted.
+
+Each row is written with INSERT ... ON CONFLICT DO NOTHING on the unique (ticket, target, kind,
+cycle), on SQLite and PostgreSQL alike, so a stamp or an escalation happens once however often the
+rule that writes it runs (two sweeps racing, a redelivered job). A target's *current cycle* is the
+highest cycle of its `started` and `restarted` rows: a next-response clock starts a new cycle on each
+customer message after an agent's answer, and a clock restarted by a failed reply starts a new one too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from helpdesk.models import SlaEvent
+
+_E = SlaEvent.__table__
+CURRENT, NEXT = "current", "next"  # a cycle relative to the target's current one
+SEQUENCE = "sequence"  # one more than the last row of the same kind: pauses and resumes, each recorded
+STARTS = ("started", "restarted")  # the rows that open a cycle
+
+
+@dataclass
+class Stamp:
+    """One SlaEvent to record; `cycle` is a number or CURRENT / NEXT. `ticket_id` may be filled in
+    later (ingest knows a new ticket's id only once it is stored)."""
+
+    ticket_id: int | None
+    target: str
+    kind: str
+    at: datetime
+    cycle: int | str = 0
+    due_at: datetime | None = None
+    business_minutes: float | None = None
+    agent_id: int | None = None
+    team_id: int | None = None
+    channel: str | None = None
+    priority: str | None = None
+
+    def values(self) -> dict:
+        minutes = None if self.business_minutes is None else int(round(self.business_minutes))
+        return {"ticket_id": self.ticket_id, "target": self.target, "kind": self.kind, "at": self.at,
+                "due_at": self.due_at, "business_minutes": minutes, "agent_id": self.agent_id,
+                "team_id": self.team_id, "channel": self.channel, "priority": self.priority}
+
+
+def stamp(ticket, target: str, kind: str, at: datetime, *, cycle: int | str = 0, due_at: datetime | None = None,
+          business_minutes: float | None = None) -> Stamp:
+    """A stamp for `ticket` (anything with the Ticket attributes) with its assignee, team, channel and
+    priority at the time."""
+    return Stamp(getattr(ticket, "id", None), target, kind, at, cycle, due_at, business_minutes,
+                 getattr(ticket, "assignee_id", None), getattr(ticket, "team_id", None),
+                 getattr(ticket, "channel", None), getattr(ticket, "priority", None))
+
+
+def _insert(dialect: str):
+    return (postgresql if dialect == "postgresql" else sqlite).insert(_E)
+
+
+def current_cycle(ticket_id, target):
+    """The target's current cycle as a scalar subquery (0 before any start)."""
+    return (select(func.coalesce(func.max(_E.c.cycle), 0))
+            .where(_E.c.ticket_id == ticket_id, _E.c.target == target, _E.c.kind.in_(STARTS))
+            .scalar_subquery())
+
+
+def statement(dialect: str, item: Stamp):
+    """The INSERT for one stamp (does nothing if that (ticket, target, kind, cycle) is recorded)."""
+    values = item.values()
+    if isinstance(item.cycle, int):
+        return _insert(dialect).values(cycle=item.cycle, **values).on_conflict_do_nothing()
+    columns = [_E.c[name] for name in values]
+    # MAX over no rows is one row of NULL: the first cycle is 0 either way
+    cycle = (func.coalesce(func.max(_E.c.cycle), 0) if item.cycle == CURRENT
+             else func.coalesce(func.max(_E.c.cycle) + 1, 0))
+    kinds = (item.kind,) if item.cycle == SEQUENCE else STARTS
+    source = (select(*[literal(values[name], _E.c[name].type) for name in values], cycle)
+              .where(and_(_E.c.ticket_id == item.ticket_id, _E.c.target == item.target, _E.c.kind.in_(kinds))))
+    return _insert(dialect).from_select([*columns, _E.c.cycle], source).on_conflict_do_nothing()
+
+
+def record_on(conn, stamps: list[Stamp]) -> None:
+    """Record the stamps on a synchronous connection (ingest runs its statements on one); those with
+    a fixed cycle (a new ticket's) as one statement."""
+    dialect = conn.dialect.name
+    fixed = [dict(item.values(), cycle=item.cycle) for item in stamps if isinstance(item.cycle, int)]
+    if fixed:
+        conn.execute(_insert(dialect).on_conflict_do_nothing(), fixed)
+    for item in stamps:
+        if not isinstance(item.cycle, int):
+            conn.execute(statement(dialect, item))
+
+
+async def record(session: AsyncSession, stamps: list[Stamp]) -> None:
+    """Record the stamps in the session's transaction (committed with the change they are about)."""
+    dialect = session.bind.dialect.name
+    for item in stamps:
+        await session.execute(statement(dialect, item))
+
