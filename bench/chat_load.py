@@ -15,7 +15,9 @@ from 127.0.0.1); everything after that goes through the real endpoints.
 With `--via outbox` this process writes the replies itself (`outbox.queue_reply`, as the console
 does) and the web process's worker takes them from a Redis broker, so the web process does only the
 delivery; `--via live` publishes the reply frames on the live channels directly (the socket side
-alone, no database); `--postgres` runs on a fresh PostgreSQL database instead of SQLite.
+alone, no database); `--worker-process` (with `--via outbox`) runs
+`serve --no-worker` and a `helpdesk worker` process; `--postgres` runs on a fresh PostgreSQL database
+instead of SQLite.
 
     .venv/bin/python -m bench.chat_load [--sockets 200] [--rate 200] [--seconds 20] [--via console|outbox]
                                         [--postgres]
@@ -27,6 +29,7 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import tempfile
 import time
 import uuid
@@ -322,6 +325,8 @@ def main() -> None:
                              "delivers (Redis broker, --broker); live: publish the frames on the conversations' "
                              "live channels (the web process's socket side alone)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--worker-process", action="store_true",
+                        help="with --via outbox: serve --no-worker and a `helpdesk worker` process deliver")
     parser.add_argument("--postgres", action="store_true", help=f"on PostgreSQL ({PG_ADMIN}), not SQLite")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
@@ -341,13 +346,35 @@ def main() -> None:
             setup_broker(installation.settings)  # this process enqueues deliveries on the web process's broker
         installation.seed_agents()
         tokens = seed(installation, args.sockets)
-        url, process = installation.serve()
+        if args.worker_process:
+            url, process = serve_with_a_worker_process(installation)
+        else:
+            url, process = installation.serve()
         print(f"helpdesk serve: pid {process.pid}, {url}", flush=True)
         try:
             asyncio.run(run(installation, url, process.pid, tokens, args))
         finally:
             installation.stop()
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def serve_with_a_worker_process(installation: Installation):
+    """`helpdesk serve --no-worker` and one `helpdesk worker`: deliveries on another process than the sockets."""
+    from tests.conftest import free_port
+    from tests.support.installation import HELPDESK
+    from tests.support.processes import wait_until_serving
+
+    port = free_port()
+    log = installation.folder / "serve.log"
+    with log.open("w") as output:
+        web = subprocess.Popen([*HELPDESK, "serve", "--no-worker", "--port", str(port)], env=installation.env,
+                               cwd=installation.folder, stdout=output, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen([*HELPDESK, "worker"], env=installation.env, cwd=installation.folder,
+                                  stdout=output, stderr=subprocess.STDOUT)
+    installation.servers += [web, worker]
+    url = f"http://127.0.0.1:{port}"
+    wait_until_serving(web, url, log.read_text)
+    return url, web
 
 
 @contextmanager
