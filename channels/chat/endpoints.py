@@ -29,12 +29,12 @@ from channels.chat.socket import chat_socket
 from helpdesk.channel import Identity, Outbound, sender_for
 from helpdesk.chat import channels as chat_channels
 from helpdesk.chat import conversations
+from helpdesk.chat import presence as chat_presence
 from helpdesk.chat.conversations import ChatRefused, SessionRequest
 from helpdesk.chat.tokens import TokenInvalid
 from helpdesk.files import blob_path
 from helpdesk.models import ChatChannel, ChatConversation, Ticket
 from helpdesk.settings import Settings
-from helpdesk.staff import presence
 from helpdesk.tickets.attachments import SANDBOX, media_type
 from helpdesk.tickets.outbox import sending_mailbox
 
@@ -162,7 +162,7 @@ async def config(request: Request, db: AsyncSession, key: str) -> Response:
         channel, origin = await _channel(db, request, key)
     except Refused as refused:
         return _refusal(refused)
-    status = await presence.channel_status(db, _store(request, "presence"), channel)
+    status = await chat_presence.channel_status(db, _store(request, "presence"), channel)
     return _answer({"name": channel.name, "colour": channel.colour, "greeting": channel.greeting,
                     "prechat_fields": channel.prechat_fields, "enforce_verification": channel.enforce_verification,
                     "online": status.online, "open_now": status.open_now}, origin=origin)

@@ -26,6 +26,7 @@ from channels.chat.limits import allowed
 from helpdesk import live
 from helpdesk.chat import channels as chat_channels
 from helpdesk.chat import conversations
+from helpdesk.chat import presence as chat_presence
 from helpdesk.chat.tokens import TokenInvalid
 from helpdesk.models import ChatChannel, ChatConversation
 from helpdesk.staff import presence
@@ -142,7 +143,7 @@ async def _hello(connection: Connection, frame: dict, sessions, settings) -> Non
     async with sessions() as session:
         conversation = await session.get(ChatConversation, connection.conversation.id)
         messages = await conversations.history(session, connection.public_id, after)
-        status = await presence.channel_status(session, connection.socket.app.stores.get("presence"),
+        status = await chat_presence.channel_status(session, connection.socket.app.stores.get("presence"),
                                                connection.channel)
     await connection.send({"type": "history", "messages": messages, "agent_read": conversation.agent_last_read_id})
     connection.presence = status.frame()
@@ -245,7 +246,7 @@ async def _keep_house(app) -> None:
                     if not connections:
                         continue
                     channel = next(iter(connections)).channel
-                    status = (await presence.channel_status(session, app.stores.get("presence"), channel,
+                    status = (await chat_presence.channel_status(session, app.stores.get("presence"), channel,
                                                             fresh=True)).frame()
                     for connection in list(connections):
                         with contextlib.suppress(Exception):  # still here, for the agents' consoles

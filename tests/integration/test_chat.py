@@ -452,6 +452,7 @@ async def test_too_many_messages_get_an_error_frame_and_too_many_sessions_a_429(
 # -- presence ------------------------------------------------------------------------------------------
 
 async def test_the_channel_is_online_while_an_agent_of_its_team_has_the_console_open(chat, sessions, settings):
+    from helpdesk.chat import presence as chat_presence
     from helpdesk.staff import presence
 
     async with chat.http() as http:
@@ -464,9 +465,9 @@ async def test_the_channel_is_online_while_an_agent_of_its_team_has_the_console_
         from helpdesk.models import ChatChannel
 
         channel = await session.get(ChatChannel, chat.channel_id)
-        assert (await presence.channel_status(session, store, channel, fresh=True)).online is False
+        assert (await chat_presence.channel_status(session, store, channel, fresh=True)).online is False
         await presence.mark_online(store, agent.id)
-        assert (await presence.channel_status(session, store, channel, fresh=True)) == presence.ChannelStatus(True, True)
+        assert (await chat_presence.channel_status(session, store, channel, fresh=True)) == chat_presence.ChannelStatus(True, True)
         sunday_night = datetime(2026, 12, 6, 23, 0, tzinfo=timezone.utc)
         from helpdesk.models import BusinessCalendar
 
@@ -476,10 +477,10 @@ async def test_the_channel_is_online_while_an_agent_of_its_team_has_the_console_
         await session.flush()
         channel.calendar_id = calendar.id
         await session.commit()
-        assert (await presence.channel_status(session, store, channel, now=sunday_night)) == \
-            presence.ChannelStatus(False, False)
+        assert (await chat_presence.channel_status(session, store, channel, now=sunday_night)) == \
+            chat_presence.ChannelStatus(False, False)
         monday = datetime(2026, 12, 7, 9, 30, tzinfo=timezone.utc)
-        assert (await presence.channel_status(session, store, channel, now=monday)).online is True
+        assert (await chat_presence.channel_status(session, store, channel, now=monday)).online is True
 
 
 async def test_a_message_left_offline_links_the_email_and_its_reply_goes_by_email(chat, sessions, settings, smtp_sink):
