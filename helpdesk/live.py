@@ -36,6 +36,11 @@ def chat_channel(conversation: str) -> str:
     return f"chat:{conversation}"
 
 
+def sla_channel() -> str:
+    """SLA clocks stamped, warned or breached (the sweep): the SLA board re-fetches on it."""
+    return "sla"
+
+
 _transport: Publisher | None = None  # this process's way to every console of the installation
 _publishers: list[Publisher] = []  # more listeners in this process (tests)
 

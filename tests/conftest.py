@@ -14,6 +14,8 @@ from helpdesk.db import make_engine, make_session_factory
 from helpdesk.migrate import upgrade
 from helpdesk.models import Base
 from helpdesk.settings import Settings
+from helpdesk.sla.policies import forget_cached_policies
+from helpdesk.tickets import sla_board
 
 IN_CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("HELPDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -116,6 +118,9 @@ def database_url(request, tmp_path) -> str:
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
     run_sync(_truncate_postgres(url))
+    # caches keyed by the database URL outlive the rows TRUNCATE removed (PostgreSQL's URL is the same each test)
+    forget_cached_policies()
+    sla_board.forget_closed_days()
     return url
 
 

@@ -297,11 +297,10 @@ async def _save_policy(session: AsyncSession, policy: SlaPolicy, fields: dict) -
 
 
 async def _recompute(session: AsyncSession, policy_ids: list[int]) -> None:
-    """The open tickets these policies cover get their due times again from their history: the rules
-    are `policies.recompute_open_tickets`', the colleague's (issue 11); until they land, nothing moves."""
-    recompute = getattr(policies, "recompute_open_tickets", None)
-    if recompute is not None and policy_ids:
-        await recompute(session, policy_ids=policy_ids)
+    """The open tickets these policies cover (before or after the change) get their due times again
+    from their history (`policies.recompute_open_tickets`, which commits per batch)."""
+    if policy_ids:
+        await policies.recompute_open_tickets(session, policy_ids=policy_ids)
 
 
 async def find_organization(session: AsyncSession, given: str) -> int | None:

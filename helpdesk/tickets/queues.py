@@ -447,39 +447,3 @@ async def _counts_version(session: AsyncSession) -> tuple:
     return tuple((await session.execute(
         select(func.max(Ticket.updated_at), func.max(Ticket.id), select(func.max(Message.id)).scalar_subquery())
     )).one())
-
-
-@dataclass
-class LoadRow:
-    agent_id: int
-    name: str
-    open_count: int
-    breached_count: int
-
-
-async def sla_board(session: AsyncSession, *, limit: int = 50) -> dict:
-    """What team leads watch: breached tickets, what breaches next, and each agent's load."""
-    current = utcnow()
-    overdue = await list_queue(session, "breaching", agent_id=0, limit=limit)
-    breached = [row for row in overdue.rows if row.next_due_at and row.next_due_at <= current]
-    # the keyset cursor doubles as "due after now": the next ones to breach, nearest first
-    upcoming = (await list_queue(session, "breaching", agent_id=0, limit=limit,
-                                 cursor=encode_cursor(current, 0))).rows
-    load = (
-        await session.execute(
-            select(Agent.id, Agent.name, func.count(Ticket.id),
-                   func.coalesce(func.sum(case((Ticket.sla_breached_at.is_not(None), 1), else_=0)), 0))
-            .outerjoin(Ticket, and_(Ticket.assignee_id == Agent.id, Ticket.status.in_(OPEN_STATUSES),
-                                    Ticket.merged_into_id.is_(None)))
-            .where(Agent.active.is_(True))
-            .group_by(Agent.id, Agent.name)
-            .order_by(func.count(Ticket.id).desc(), Agent.name)
-        )
-    ).all()
-    return {
-        "breached": breached,
-        "more_breached": len(breached) == limit,
-        "upcoming": upcoming,
-        "load": [LoadRow(agent_id, name, n, int(b)) for agent_id, name, n, b in load],
-        "now": current,
-    }

@@ -132,17 +132,6 @@ async def test_counts_stop_at_the_cap_and_say_so(session, shop, monkeypatch):
     assert open_count.count == 2 and open_count.label == "1+"
 
 
-async def test_sla_board_splits_breached_from_upcoming(session, shop):
-    now = utcnow()
-    first, second = shop.ticket_ids
-    await session.execute(update(Ticket).where(Ticket.id == first).values(first_response_due_at=now - timedelta(hours=1)))
-    await session.execute(update(Ticket).where(Ticket.id == second).values(first_response_due_at=now + timedelta(hours=1)))
-    await session.commit()
-    board = await queues.sla_board(session)
-    assert [r.id for r in board["breached"]] == [first] and [r.id for r in board["upcoming"]] == [second]
-    assert [row.name for row in board["load"]] == ["Alex Admin", "Bea Agent", "Lena Lead"]
-
-
 async def test_a_page_renders_its_queue_nav_first_and_fetches_the_counts_after(client, shop):
     await sign_in(client, "agent")
     page = await client.get("/console/queues/open")

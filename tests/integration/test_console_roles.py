@@ -51,6 +51,8 @@ EXPECTED = {
     ("GET", "/console/live/queues"): "agent",
     ("GET", "/console/live/tickets/{ticket_id:int}"): "agent",
     ("GET", "/console/sla"): "lead",
+    ("GET", "/console/sla/report.csv"): "lead",
+    ("GET", "/console/sla/live"): "lead",
     ("GET", "/console/admin"): "admin",
     ("GET", "/console/admin/agents"): "admin",
     ("POST", "/console/admin/agents"): "admin",
@@ -87,7 +89,8 @@ EXPECTED = {
     ("POST", "/console/admin/quarantine/{quarantine_id:int}/dismiss"): "admin",
 }
 # Infinite streams: checked through their guards and the refusals, not by reading them to the end.
-STREAMS = {("GET", "/console/live/queues"), ("GET", "/console/live/tickets/{ticket_id:int}")}
+STREAMS = {("GET", "/console/live/queues"), ("GET", "/console/live/tickets/{ticket_id:int}"),
+           ("GET", "/console/sla/live")}
 # Signing out ends the session the rest of the matrix uses; it is checked on its own.
 SESSION_ENDING = {("POST", "/console/logout")}
 

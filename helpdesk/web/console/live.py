@@ -9,7 +9,8 @@ few SSE event names the templates listen for:
 - `presence`: who else has this ticket open, as ready HTML,
 - `chat-visitor`: on a chat ticket, whether the visitor is connected and typing, as ready HTML (from
   the conversation's channel `chat:{public_id}`; their reads re-fetch the conversation for "Seen"),
-- `notifications`: the agent got a notification or read one (the header's bell re-fetches).
+- `notifications`: the agent got a notification or read one (the header's bell re-fetches),
+- `board`: on the SLA board's own stream, tickets changed or the sweep stamped a clock (it re-fetches).
 Bursts are coalesced so a bulk action costs one re-fetch, not fifty.
 """
 from __future__ import annotations
@@ -149,6 +150,28 @@ def queue_stream(channels: ChannelsPlugin, agent_id: int,
 
 
 _open_queues: dict[int, int] = {}  # agent id -> queue streams open in this process
+
+
+BOARD_MIN_SECONDS = 2.0  # the SLA board is a heavier page: at most one re-fetch this often
+
+
+def sla_board_stream(channels: ChannelsPlugin) -> AsyncGenerator[ServerSentEventMessage, None]:
+    """`board` when tickets change (the queue channel) or the sweep stamps a clock (`live.sla_channel`),
+    at most once per BOARD_MIN_SECONDS however many events a burst brings."""
+    async def stream() -> AsyncGenerator[ServerSentEventMessage, None]:
+        yield ServerSentEventMessage(comment="connected")
+        last = 0.0
+        async for batch in _events(channels, [live.queue_channel("all"), live.sla_channel()]):
+            if not batch:
+                yield ServerSentEventMessage(comment="keep-alive")
+                continue
+            wait = BOARD_MIN_SECONDS - (time.monotonic() - last)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            last = time.monotonic()
+            yield ServerSentEventMessage(event="board", data="1")
+
+    return stream()
 
 
 def ticket_stream(channels: ChannelsPlugin, ticket_id: int, agent_id: int, agent_name: str = "",
