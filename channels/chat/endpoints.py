@@ -31,6 +31,7 @@ from helpdesk.chat import channels as chat_channels
 from helpdesk.chat import conversations
 from helpdesk.chat import presence as chat_presence
 from helpdesk.chat.conversations import ChatRefused, SessionRequest
+from helpdesk.chat import tokens
 from helpdesk.chat.tokens import TokenInvalid
 from helpdesk.files import blob_path
 from helpdesk.models import ChatChannel, ChatConversation, Ticket
@@ -172,11 +173,13 @@ async def config(request: Request, db: AsyncSession, key: str) -> Response:
 async def session(request: Request, db: AsyncSession, settings: Settings, key: str) -> Response:
     try:
         channel, origin = await _channel(db, request, key)
-        if not await allowed(_store(request, "throttle"), "session", _client(request)):
-            raise Refused(429, "too many chats started from this address; try again in a minute", origin=origin)
         data = await _json(request, origin)
         wanted = SessionRequest(**{name: data.get(name) for name in
                                    ("token", "identity_token", "user_id", "user_hash", "name", "email")})
+        # the limit is on new conversations: a visitor's page loads resume theirs with a valid token
+        if not _resumes(settings, key, wanted.token) and not await allowed(_store(request, "throttle"), "session",
+                                                                            _client(request)):
+            raise Refused(429, "too many chats started from this address; try again in a minute", origin=origin)
         try:
             started = await conversations.start_session(db, settings, channel, wanted, origin=origin)
         except TokenInvalid as error:
@@ -186,6 +189,14 @@ async def session(request: Request, db: AsyncSession, settings: Settings, key: s
     except Refused as refused:
         return _refusal(refused)
     return _answer(started.answer(), origin=origin)
+
+
+def _resumes(settings: Settings, key: str, token: str | None) -> bool:
+    try:
+        tokens.visitor_conversation(settings, token, channel_key=key)
+    except TokenInvalid:
+        return False
+    return True
 
 
 @post("/upload", include_in_schema=False, status_code=200, request_max_body_size=UPLOAD_BODY_MAX + 1024)

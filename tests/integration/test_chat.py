@@ -447,6 +447,7 @@ async def test_too_many_messages_get_an_error_frame_and_too_many_sessions_a_429(
     assert statuses[:19 - 1] == [200] * 18 and (await chat.session()).status_code == 200
     refused = await chat.session()
     assert refused.status_code == 429 and refused.headers["access-control-allow-origin"] == SHOP
+    assert (await chat.session(token=token)).status_code == 200  # a visitor's next page resumes theirs
 
 
 # -- presence ------------------------------------------------------------------------------------------
