@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email import imap
 from helpdesk import db
+from helpdesk.sla import sweep as sla_sweep
 from helpdesk.tickets import outbox, snooze
 from workers.context import current_settings
 
@@ -56,7 +57,15 @@ async def wake_snoozed() -> None:
         await snooze.wake_due(session)
 
 
-ACTORS = [deliver_message, sweep_outbox, poll_mailboxes, wake_snoozed]
+@dramatiq.actor(queue_name="schedule", max_retries=0)
+async def sweep_sla() -> None:
+    # safe when runs overlap (several workers, or one slow run): each stamp and escalation happens once
+    async with sessions()() as session:
+        result = await sla_sweep.sweep(session)
+        await outbox.mail_people(session, result.letters, settings=current_settings())
+
+
+ACTORS = [deliver_message, sweep_outbox, poll_mailboxes, wake_snoozed, sweep_sla]
 
 
 def _enqueue_delivery(message_id: int, delay_seconds: float) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-# (actor name, every N seconds). The SLA sweep joins here.
+# (actor name, every N seconds)
 JOBS: list[tuple[str, int]] = [
     ("sweep_outbox", 30),
     ("poll_mailboxes", 60),  # the safety net under IMAP IDLE, and the only reader where IDLE is off
     ("wake_snoozed", 30),  # snoozed tickets whose time has come return to the queues
+    ("sweep_sla", 30),  # SLA breaches stamped, warnings and escalations (helpdesk/sla/sweep.py)
 ]
 
 

@@ -55,7 +55,9 @@ def build_message(outbound: Outbound, mailbox: SmtpAccount, *, auto_generated: b
             cc.append(_address(identity.value, identity.display_name))
     if cc:
         message["Cc"] = ", ".join(cc)
-    message["Subject"] = reply_subject(outbound.subject, outbound.ticket_number)
+    # system mail to our own people (helpdesk/staff/mail.py) keeps its subject: no token to thread an answer
+    system = outbound.extra.get("system", False)
+    message["Subject"] = outbound.subject if system else reply_subject(outbound.subject, outbound.ticket_number)
     message["Message-ID"] = outbound.external_id
     message["Date"] = format_datetime(utcnow())
     if outbound.in_reply_to:

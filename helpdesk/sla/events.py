@@ -61,11 +61,13 @@ def _insert(dialect: str):
     return (postgresql if dialect == "postgresql" else sqlite).insert(_E)
 
 
-def current_cycle(ticket_id, target):
-    """The target's current cycle as a scalar subquery (0 before any start)."""
-    return (select(func.coalesce(func.max(_E.c.cycle), 0))
-            .where(_E.c.ticket_id == ticket_id, _E.c.target == target, _E.c.kind.in_(STARTS))
-            .scalar_subquery())
+def current_cycle(ticket_id, target: str):
+    """The target's current cycle as a scalar subquery (0 before any start): for set-based statements
+    over many tickets (the sweep), `ticket_id` being the outer query's column."""
+    starts = _E.alias("starts")
+    return (select(func.coalesce(func.max(starts.c.cycle), 0))
+            .where(starts.c.ticket_id == ticket_id, starts.c.target == target, starts.c.kind.in_(STARTS))
+            .correlate_except(starts).scalar_subquery())  # the ticket is the outer query's, however deep
 
 
 def statement(dialect: str, item: Stamp):

@@ -370,3 +370,40 @@ async def _recipient(session: AsyncSession, ticket: Ticket) -> tuple[Identity, M
         raise DeliveryError(f"the customer has no {kind} identity to reply to", retryable=False)
     name = await session.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
     return Identity(identity.kind, identity.value, name), previous
+
+
+# -- mail to our own people ------------------------------------------------------------------------
+
+async def mail_people(session: AsyncSession, letters, *, settings: Settings) -> int:
+    """Mail from the helpdesk to its own people (an SLA warning, an escalation to a team lead): each
+    letter has `email`, `name`, `subject`, `text`, `ticket_id`, `ticket_number`.
+
+    There was no such path: the outbox sends a ticket's messages to its customer. This uses the same
+    email `Sender` and sending mailbox as replies, marked automatic (Auto-Submitted) and as system mail
+    (`extra["system"]`: the subject as given, no "[#N]" token that would thread an answer into the
+    ticket). It stores nothing: the caller's record (the sweep's unique SlaEvent) makes it go once, so
+    a crash after that COMMIT loses a mail rather than sending it twice. Best effort: a failure is
+    logged (the console notification stands). Returns how many went out."""
+    if not letters:
+        return 0
+    try:
+        sender = sender_for("email")
+    except DeliveryError as error:
+        log.warning("no mail to agents: %s", error)
+        return 0
+    account = await sending_mailbox(session, None)
+    sent = 0
+    for letter in letters:
+        outbound = Outbound(
+            message_id=0, ticket_id=letter.ticket_id, ticket_number=letter.ticket_number, channel="email",
+            recipient=Identity("email", letter.email, letter.name), cc=(), subject=letter.subject,
+            text=letter.text, html=None, attachments=[],
+            external_id=f"<system-{uuid.uuid4().hex}@{settings.mail_domain}>", automatic=True,
+            sending_account=account, extra={"system": True},
+        )
+        try:
+            await sender.send(outbound)
+            sent += 1
+        except DeliveryError as error:
+            log.warning("mail to %s about ticket %s not sent: %s", letter.email, letter.ticket_number, error)
+    return sent
