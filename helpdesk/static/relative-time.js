@@ -26,6 +26,13 @@
       var when = new Date(time.getAttribute("datetime"));
       if (isNaN(when.getTime())) return;
       time.textContent = ago(when, now);
+      // a queue row's due time passing while it is shown: it is overdue now, and says so in red
+      var due = time.parentElement;
+      if (time.getAttribute("data-ago") === "Due" && due && due.classList.contains("due") && when <= now &&
+          !due.classList.contains("breached")) {
+        due.classList.add("breached");
+        if (due.firstChild && due.firstChild.nodeType === Node.TEXT_NODE) due.firstChild.textContent = "breached ";
+      }
       if (!time.dataset.localTitle) {
         var label = time.getAttribute("data-ago");
         time.title = (label ? label + ": " : "") + when.toLocaleString("en-GB", EXACT);
