@@ -30,7 +30,7 @@ from helpdesk.models import Customer, Message, Ticket, utcnow
 from helpdesk.settings import Settings
 from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
-from helpdesk.tickets import search
+from helpdesk.tickets import outbox, search
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ async def ingest(session: AsyncSession, message: InboundMessage, *, settings: Se
     except IntegrityError as error:
         return await _lost_race(session, message, error)
     _publish(events)
+    await _bounced_replies(session, events)
     return result[0]
 
 
@@ -100,6 +101,7 @@ async def ingest_many(session: AsyncSession, messages: list[InboundMessage], *,
         log.info("a batch of %d messages failed; ingesting them one at a time", len(messages))
         return [await _ingest_or_error(session, message, settings) for message in messages]
     _publish(events)
+    await _bounced_replies(session, events)
     return list(results)
 
 
@@ -113,6 +115,14 @@ async def _ingest_or_error(session: AsyncSession, message: InboundMessage, setti
 
 def _publish(events: list[tuple[str, dict]]) -> None:
     live.publish_many(events)  # together: the local relay sends a batch's events as one datagram
+
+
+async def _bounced_replies(session: AsyncSession, events: list[tuple[str, dict]]) -> None:
+    """A bounce failed one of our replies: if it was an agent's answer, the SLA clocks it stopped run
+    again (`outbox.reply_undelivered`, in a transaction of its own after the batch's)."""
+    for _, event in events:
+        if event.get("bounced"):
+            await outbox.reply_undelivered(session, event["message_id"])
 
 
 def _ingest_sync(sync_session: Session, messages: list[InboundMessage], settings: Settings, rules):
@@ -261,7 +271,7 @@ def _record_bounce(sync_session: Session, conn, message: InboundMessage, origina
         written.known.stored[(message.channel, message.external_id)] = (message_id, original.ticket_id, customer_id)
     written.tickets.add(original.ticket_id)
     written.events.append((live.ticket_channel(original.ticket_id),
-                           {"event": "message.delivery", "message_id": original.id}))
+                           {"event": "message.delivery", "message_id": original.id, "bounced": True}))
     return IngestResult(original.ticket_id, message_id, customer_id, created_ticket=False, duplicate=False, bounce=True)
 
 

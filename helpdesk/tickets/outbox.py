@@ -220,6 +220,20 @@ async def _record_failure(session: AsyncSession, message: Message, error: str, r
     return status
 
 
+async def reply_undelivered(session: AsyncSession, message_id: int) -> bool:
+    """A reply marked failed outside `deliver` (a bounce came back, helpdesk/inbound/ingest.py): the SLA
+    clocks it stopped run again, as after a failed delivery. Commits; returns whether any restarted."""
+    message = await session.get(Message, message_id)
+    if message is None or message.delivery_status != "failed":
+        return False
+    ticket = await session.get(Ticket, message.ticket_id)
+    restarted = await _restart_clocks(session, ticket, message)
+    await session.commit()
+    if restarted:
+        live.publish(live.ticket_channel(ticket.id), {"event": "ticket.updated", "ticket_id": ticket.id})
+    return restarted
+
+
 async def _restart_clocks(session: AsyncSession, ticket: Ticket, message: Message) -> bool:
     """An agent's reply that will not be delivered answered nobody: the SLA clocks it stopped run again
     (and the history says so), unless another reply of theirs from then on stands."""

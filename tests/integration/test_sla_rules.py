@@ -226,3 +226,20 @@ async def test_editing_a_policy_recomputes_the_open_tickets_it_covers(session, s
         assert a.resolution_due_at == pytest.approx(a.created_at + 1200 * MIN, abs=timedelta(seconds=1))
         assert w.first_response_due_at == pytest.approx(w.created_at + 120 * MIN, abs=timedelta(seconds=1))
         assert w.sla_paused_at is not None and w.status == "pending"
+
+
+async def test_a_bounce_of_a_delivered_reply_restarts_the_clock_it_stopped(session, sessions, settings):
+    helpdesk.channel.register_sender(StubSender("email"))
+    await a_policy(session)
+    ticket = await opened(session, settings, 90, external_id="<j1@example.com>")
+    due = ticket.first_response_due_at
+    reply = await outbox.queue_reply(session, ticket, settings=settings, text="Off it goes.")
+    assert await delivered(sessions, settings, reply.id) == "sent"
+    result = await ingest(session, inbound(sender="mailer-daemon@mx.example.com", auto_generated=True,
+                                           subject="Undelivered Mail Returned to Sender", bounce_of=reply.external_id),
+                          settings=settings)
+    assert result.bounce
+    async with sessions() as fresh:
+        again = await fresh.get(Ticket, ticket.id)
+        assert again.first_responded_at is None and again.first_response_due_at == due
+        assert (await stamps(fresh, ticket.id))[-1] == ("first_response", "restarted", 1)
