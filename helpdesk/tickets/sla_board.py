@@ -144,18 +144,18 @@ async def board(session: AsyncSession, filters: BoardFilters = BoardFilters(), *
     now = now or utcnow()
     due = next_due()
     wanted = [_running(), Ticket.merged_into_id.is_(None), *filters.on(Ticket.team_id, Ticket.channel, Ticket.priority)]
-    breached_count, soon_count = (await session.execute(
-        select(func.coalesce(func.sum(case((due <= now, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((due > now, 1), else_=0)), 0))
-        .where(*wanted, due <= now + SOON))).one()
-    overdue = await _at_risk(session, wanted, due <= now)
-    upcoming = await _at_risk(session, wanted, due > now)
+    # breached and breaching soon per assignee, in one walk of the running clocks' index up to now + SOON:
+    # the summary is their sum, so it agrees with every agent's column
+    risk = {assignee: (int(late), int(soon)) for assignee, late, soon in (await session.execute(
+        select(Ticket.assignee_id, func.sum(case((due <= now, 1), else_=0)), func.sum(case((due > now, 1), else_=0)))
+        .where(*wanted, due <= now + SOON).group_by(Ticket.assignee_id))).all()}
     teams = {team.id: team.name for team in await staff.teams(session)}
     outcomes = await _outcomes(session, filters, now)
-    return Board(now=now, filters=filters, breached_count=int(breached_count), soon_count=int(soon_count),
-                 overdue=overdue, upcoming=upcoming, agents=await _agents(session, filters, now), teams=teams,
-                 **outcomes.tables(teams, now), percentiles=outcomes.percentiles(), daily=outcomes.daily(now),
-                 distribution=outcomes.distribution())
+    return Board(now=now, filters=filters, breached_count=sum(late for late, _ in risk.values()),
+                 soon_count=sum(soon for _, soon in risk.values()),
+                 overdue=await _at_risk(session, wanted, due <= now), upcoming=await _at_risk(session, wanted, due > now),
+                 agents=await _agents(session, filters, risk), teams=teams, **outcomes.tables(teams, now),
+                 percentiles=outcomes.percentiles(), daily=outcomes.daily(now), distribution=outcomes.distribution())
 
 
 async def _at_risk(session: AsyncSession, wanted: list, side) -> list[AtRisk]:
@@ -174,23 +174,17 @@ async def _at_risk(session: AsyncSession, wanted: list, side) -> list[AtRisk]:
     return result
 
 
-async def _agents(session: AsyncSession, filters: BoardFilters, now: datetime) -> list[AgentLoad]:
-    """Each agent's open tickets, those at risk (breaching within SOON) and breached, by the same
-    conditions as the summary: the breached column adds up to the breached count."""
-    due = next_due()
-    running = _running()
-    rows = (await session.execute(
-        select(Ticket.assignee_id, func.count(),
-               func.coalesce(func.sum(case((and_(running, due > now, due <= now + SOON), 1), else_=0)), 0),
-               func.coalesce(func.sum(case((and_(running, due <= now), 1), else_=0)), 0))
-        .where(text(OPEN_STATUS_SQL), Ticket.merged_into_id.is_(None),
-               *filters.on(Ticket.team_id, Ticket.channel, Ticket.priority))
-        .group_by(Ticket.assignee_id))).all()
-    counts = {assignee: (int(n), int(risk), int(late)) for assignee, n, risk, late in rows}
-    loads = [AgentLoad(a.id, a.name, *counts.get(a.id, (0, 0, 0))) for a in await staff.agents(session)
-             if a.active or a.id in counts]
-    if None in counts:
-        loads.append(AgentLoad(None, "Unassigned", *counts[None]))
+async def _agents(session: AsyncSession, filters: BoardFilters, risk: dict) -> list[AgentLoad]:
+    """Each agent's open tickets, with the breached and at-risk counts of `risk` (assignee -> (breached,
+    breaching soon)). Open tickets are counted on ix_tickets_open_queue (channel, assignee, team; open
+    statuses): a merged ticket is closed, so no merged_into_id condition sends the count to the table."""
+    conditions = [text(OPEN_STATUS_SQL), *filters.on(Ticket.team_id, Ticket.channel, Ticket.priority)]
+    opened = dict((await session.execute(
+        select(Ticket.assignee_id, func.count()).where(*conditions).group_by(Ticket.assignee_id))).all())
+    loads = [AgentLoad(a.id, a.name, int(opened.get(a.id, 0)), *reversed(risk.get(a.id, (0, 0))))
+             for a in await staff.agents(session) if a.active or a.id in opened or a.id in risk]
+    if None in opened or None in risk:
+        loads.append(AgentLoad(None, "Unassigned", int(opened.get(None, 0)), *reversed(risk.get(None, (0, 0)))))
     return sorted(loads, key=lambda load: (-load.breached, -load.at_risk, -load.open, load.name))
 
 
@@ -217,13 +211,18 @@ class _Outcomes:
 
     def tables(self, teams: dict[int, str], now: datetime) -> dict:
         starts = _window_starts(now)
-        overall, by_team, by_channel = _rates(), {}, {}
+        overall: dict = _rates()
+        by_team: dict = {}
+        by_channel: dict = {}
         for day, target, team_id, channel, met, missed in self.counts:
+            if team_id not in by_team:
+                by_team[team_id] = _rates()
+            if channel not in by_channel:
+                by_channel[channel] = _rates()
             for window, start in starts.items():
                 if day >= start:
-                    overall[target][window].add(met, missed)
-                    by_team.setdefault(team_id, _rates())[target][window].add(met, missed)
-                    by_channel.setdefault(channel, _rates())[target][window].add(met, missed)
+                    for rates in (overall, by_team[team_id], by_channel[channel]):
+                        rates[target][window].add(met, missed)
         named = sorted(((teams.get(t, "No team") if t else "No team", r) for t, r in by_team.items()),
                        key=lambda item: item[0])
         return {"overall": overall, "by_team": named,
