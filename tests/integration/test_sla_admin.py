@@ -140,3 +140,31 @@ async def test_policies_move_up_and_down_and_can_be_switched_off(client, session
     assert off.status_code == 200
     assert await order() == [("Third", 1, False), ("First", 2, True), ("Second", 3, True)]
     assert f'<tr data-policy-id="{third.id}" class="inactive">' in off.text
+
+
+async def test_saving_a_policy_recomputes_the_due_times_of_the_open_tickets_it_covers(client, sessions, shop):
+    from datetime import timedelta
+
+    from helpdesk.models import Ticket
+
+    token = await sign_in(client, "admin")
+
+    async def due_times():
+        async with sessions() as s:
+            rows = (await s.execute(select(Ticket.created_at, Ticket.first_response_due_at, Ticket.sla_policy_id)
+                                    .where(Ticket.id.in_(shop.ticket_ids)).order_by(Ticket.id))).all()
+            return [(due - created if due else None, policy) for created, due, policy in rows]
+
+    assert await due_times() == [(None, None), (None, None)]  # made before any policy
+    made = await client.post("/console/admin/sla/policies", data={"name": "Email", "channel": "email",
+                                                                  "any_first_response": "1h", "active": "1",
+                                                                  "_csrf_token": token})
+    assert made.status_code == 200, made.text
+    async with sessions() as s:
+        policy = await sla_admin.find_policy(s, "Email")
+    assert await due_times() == [(timedelta(hours=1), policy.id)] * 2
+
+    edited = await client.post(f"/console/admin/sla/policies/{policy.id}", data={
+        "name": "Email", "channel": "email", "any_first_response": "30m", "active": "1", "_csrf_token": token})
+    assert edited.status_code == 200, edited.text
+    assert await due_times() == [(timedelta(minutes=30), policy.id)] * 2
