@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,36 +71,41 @@ def current_cycle(ticket_id, target: str):
             .correlate_except(starts).scalar_subquery())  # the ticket is the outer query's, however deep
 
 
-def statement(dialect: str, item: Stamp):
-    """The INSERT for one stamp (does nothing if that (ticket, target, kind, cycle) is recorded)."""
-    values = item.values()
-    if isinstance(item.cycle, int):
-        return _insert(dialect).values(cycle=item.cycle, **values).on_conflict_do_nothing()
-    columns = [_E.c[name] for name in values]
+_COLUMNS = ("ticket_id", "target", "kind", "at", "due_at", "business_minutes", "agent_id", "team_id", "channel",
+            "priority")
+
+
+@cache
+def _statement(dialect: str, cycle: int | str):
+    """The INSERT for a stamp with this kind of cycle, built once per database: its values are bound
+    by name (`Stamp.values()`). A relative cycle is read in the same statement (INSERT ... SELECT), so
+    it is right however many writers there are; the unique key makes a repeat do nothing."""
+    if cycle == "fixed":
+        return _insert(dialect).on_conflict_do_nothing()
     # MAX over no rows is one row of NULL: the first cycle is 0 either way
-    cycle = (func.coalesce(func.max(_E.c.cycle), 0) if item.cycle == CURRENT
-             else func.coalesce(func.max(_E.c.cycle) + 1, 0))
-    kinds = (item.kind,) if item.cycle == SEQUENCE else STARTS
-    source = (select(*[literal(values[name], _E.c[name].type) for name in values], cycle)
-              .where(and_(_E.c.ticket_id == item.ticket_id, _E.c.target == item.target, _E.c.kind.in_(kinds))))
-    return _insert(dialect).from_select([*columns, _E.c.cycle], source).on_conflict_do_nothing()
+    number = (func.coalesce(func.max(_E.c.cycle), 0) if cycle == CURRENT
+              else func.coalesce(func.max(_E.c.cycle) + 1, 0))
+    kinds = _E.c.kind == bindparam("kind") if cycle == SEQUENCE else _E.c.kind.in_(STARTS)
+    source = (select(*[bindparam(name, type_=_E.c[name].type) for name in _COLUMNS], number)
+              .where(_E.c.ticket_id == bindparam("ticket_id"), _E.c.target == bindparam("target"), kinds))
+    return (_insert(dialect).from_select([*(_E.c[name] for name in _COLUMNS), _E.c.cycle], source)
+            .on_conflict_do_nothing())
+
+
+def _execute_args(dialect: str, stamps: list[Stamp]) -> list[tuple]:
+    """(statement, parameters) pairs: the stamps with a fixed cycle (a new ticket's) as one executemany."""
+    fixed = [dict(item.values(), cycle=item.cycle) for item in stamps if isinstance(item.cycle, int)]
+    pairs = [(_statement(dialect, "fixed"), fixed)] if fixed else []
+    return pairs + [(_statement(dialect, item.cycle), item.values()) for item in stamps if not isinstance(item.cycle, int)]
 
 
 def record_on(conn, stamps: list[Stamp]) -> None:
-    """Record the stamps on a synchronous connection (ingest runs its statements on one); those with
-    a fixed cycle (a new ticket's) as one statement."""
-    dialect = conn.dialect.name
-    fixed = [dict(item.values(), cycle=item.cycle) for item in stamps if isinstance(item.cycle, int)]
-    if fixed:
-        conn.execute(_insert(dialect).on_conflict_do_nothing(), fixed)
-    for item in stamps:
-        if not isinstance(item.cycle, int):
-            conn.execute(statement(dialect, item))
+    """Record the stamps on a synchronous connection (ingest runs its statements on one)."""
+    for statement, parameters in _execute_args(conn.dialect.name, stamps):
+        conn.execute(statement, parameters)
 
 
 async def record(session: AsyncSession, stamps: list[Stamp]) -> None:
     """Record the stamps in the session's transaction (committed with the change they are about)."""
-    dialect = session.bind.dialect.name
-    for item in stamps:
-        await session.execute(statement(dialect, item))
-
+    for statement, parameters in _execute_args(session.bind.dialect.name, stamps):
+        await session.execute(statement, parameters)
