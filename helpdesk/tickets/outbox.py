@@ -185,9 +185,28 @@ async def deliver(session: AsyncSession, message_id: int, *, settings: Settings)
     message.updated_at = message.sent_at
     if platform_id and message.channel != "email":
         message.external_id = platform_id
+    stopped = await _stop_restarted_clocks(session, message)
     await session.commit()
     live.publish(live.ticket_channel(message.ticket_id), {"event": "message.delivery", "message_id": message.id, "status": "sent"})
+    if stopped:
+        live.publish(live.ticket_channel(message.ticket_id), {"event": "ticket.updated", "ticket_id": message.ticket_id})
     return "sent"
+
+
+async def _stop_restarted_clocks(session: AsyncSession, message: Message) -> bool:
+    """An agent's reply that failed (its clocks restarted) and, retried, is delivered after all: it
+    answers the customer now, so it meets the restarted clocks at its delivery."""
+    if message.auto_generated:
+        return False
+    restarted = await session.scalar(select(SlaEvent.id).where(
+        SlaEvent.ticket_id == message.ticket_id, SlaEvent.kind == "restarted",
+        SlaEvent.at >= message.created_at).limit(1))
+    if restarted is None:
+        return False
+    ticket = await session.get(Ticket, message.ticket_id)
+    stamps = sla_policies.agent_replied(await sla_policies.load_policies(session), ticket, message.sent_at)
+    await sla_events.record(session, stamps)
+    return bool(stamps)
 
 
 def backoff_seconds(attempt: int) -> float:

@@ -243,3 +243,19 @@ async def test_a_bounce_of_a_delivered_reply_restarts_the_clock_it_stopped(sessi
         again = await fresh.get(Ticket, ticket.id)
         assert again.first_responded_at is None and again.first_response_due_at == due
         assert (await stamps(fresh, ticket.id))[-1] == ("first_response", "restarted", 1)
+
+
+async def test_a_failed_reply_retried_and_delivered_meets_the_restarted_clock(session, sessions, settings):
+    helpdesk.channel.register_sender(StubSender("email", fail_times=1, retryable=False))
+    await a_policy(session)
+    ticket = await opened(session, settings, 30, external_id="<k1@example.com>")
+    reply = await outbox.queue_reply(session, ticket, settings=settings, text="Second time lucky.")
+    assert await delivered(sessions, settings, reply.id) == "failed"
+    async with sessions() as agent:
+        assert await outbox.retry(agent, reply.id)
+    assert await delivered(sessions, settings, reply.id) == "sent"
+    async with sessions() as fresh:
+        again = await fresh.get(Ticket, ticket.id)
+        assert again.first_responded_at is not None and again.first_response_due_at is None
+        assert (await stamps(fresh, ticket.id))[-2:] == [("first_response", "restarted", 1),
+                                                         ("first_response", "met", 1)]
