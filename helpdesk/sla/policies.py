@@ -288,18 +288,17 @@ class _Replay:
 
 def replay(rules: list[PolicyRule], ticket, tags, happenings: list[tuple[datetime, str, str | None]]) -> _Replay:
     """The SLA columns the rules give `ticket` (its current priority, team, tags) over its history:
-    `happenings` are (at, "customer" | "reply" | "status", new status), oldest first; the first is
-    the customer's message that opened it."""
+    `happenings` are (at, "customer" | "reply" | "status", new status), oldest first."""
     state = _Replay(ticket.id, ticket.priority, ticket.channel, ticket.organization_id, ticket.team_id,
                     ticket.assignee_id, ticket.created_at)
-    started = False
+    # opened by its first customer message (a split ticket's is older than the ticket), or when it was
+    # made if it has none (made through the API, imported, or its messages moved away)
+    first = next((at for at, what, _ in happenings if what == "customer"), None)
+    opened(rules, state, min(filter(None, (first, ticket.created_at))), tags)
     for at, what, status in happenings:
-        if not started:
-            if what != "customer":
-                continue
-            opened(rules, state, at, tags)
-            started = True
-        elif what == "customer":
+        if what == "customer" and at == first:
+            continue
+        if what == "customer":
             if state.status in STOPPED:  # a customer's message reopens a solved ticket
                 state.status, state.solved_at = "open", None
             elif state.status in PAUSED:

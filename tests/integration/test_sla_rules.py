@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 import helpdesk.channel
 from channels.stub import StubSender
 from helpdesk.inbound.ingest import ingest
-from helpdesk.models import Agent, BusinessCalendar, SlaEvent, SlaPolicy, Team, Ticket, TicketTag
+from helpdesk.models import Agent, BusinessCalendar, Message, SlaEvent, SlaPolicy, Team, Ticket, TicketTag
 from helpdesk.sla import policies
 from helpdesk.sla.clock import DAYS
 from helpdesk.tickets import history, outbox
@@ -259,3 +259,14 @@ async def test_a_failed_reply_retried_and_delivered_meets_the_restarted_clock(se
         assert again.first_responded_at is not None and again.first_response_due_at is None
         assert (await stamps(fresh, ticket.id))[-2:] == [("first_response", "restarted", 1),
                                                          ("first_response", "met", 1)]
+
+
+async def test_recompute_keeps_the_clocks_of_a_ticket_without_customer_messages(session, settings):
+    await a_policy(session, first_response_minutes=60)
+    agent = await an_agent(session)
+    ticket = await opened(session, settings, 10, external_id="<l1@example.com>")
+    await session.execute(delete(Message).where(Message.ticket_id == ticket.id))  # as an API-made ticket has none
+    await session.commit()
+    await update_ticket(session, ticket, Changes(priority="high"), agent=agent)
+    assert ticket.first_response_due_at == pytest.approx(ticket.created_at + 60 * MIN, abs=timedelta(seconds=1))
+    assert ticket.sla_policy_id is not None
