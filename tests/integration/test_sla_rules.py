@@ -3,6 +3,7 @@ first response met and breached, a failed delivery restarting it, pending pausin
 reopening, and due times recomputed on a change of priority or of a policy."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -17,6 +18,7 @@ from helpdesk.sla.clock import DAYS
 from helpdesk.tickets import history, outbox
 from helpdesk.tickets.actions import Changes, sla_clocks, update_ticket
 from tests.factories import inbound
+from tests.support.console import app, client, shop, sign_in  # noqa: F401 - fixtures
 
 UTC = timezone.utc
 MIN = timedelta(minutes=1)
@@ -270,3 +272,19 @@ async def test_recompute_keeps_the_clocks_of_a_ticket_without_customer_messages(
     await update_ticket(session, ticket, Changes(priority="high"), agent=agent)
     assert ticket.first_response_due_at == pytest.approx(ticket.created_at + 60 * MIN, abs=timedelta(seconds=1))
     assert ticket.sla_policy_id is not None
+
+
+async def test_the_ticket_page_shows_its_sla_events_in_the_history(client, shop, session, settings):
+    await a_policy(session, name="shop standard")
+    ticket = await opened(session, settings, 90, sender="zoe@example.com", external_id="<m1@example.com>")
+    agent = await session.get(Agent, shop.agents["agent"])
+    await update_ticket(session, ticket, Changes(status="pending"), agent=agent)
+    await sign_in(client, "agent")
+    page = await client.get(f"/console/tickets/{ticket.id}")
+    lines = [" ".join(re.sub(r"<[^>]+>", "", line).split()) for line in
+             re.findall(r'<li id="event-sla-\d+" class="history-event" data-action="sla\.\w+">(.*?)</li>', page.text, re.S)]
+    assert [line.split(" ·")[0] for line in lines] == [
+        f"SLA First response started, due {(ticket.created_at + 60 * MIN):%d %b %H:%M}",
+        f"SLA Resolution started, due {(ticket.created_at + 24 * 60 * MIN):%d %b %H:%M}",
+        "SLA Resolution paused"]
+    assert 'data-clock="resolution" data-state="paused"' in page.text and "paused, 22h 30m left" in page.text
