@@ -249,13 +249,14 @@ async def bulk_update(session: AsyncSession, ticket_ids: Iterable[int], changes:
         if ticket.id in tagged:
             done[ticket.id]["tags"] = tagged[ticket.id]
             ticket.updated_at = now
-        if {"priority", "team_id", "tags"} & set(done[ticket.id]):
-            await session.flush()  # the new tags, for the policies' conditions
-            await sla_policies.recompute(session, ticket, rules=rules)  # due times as if it had been so all along
-    await sla_events.record(session, stamps)
     for ticket_id, what in done.items():
         if what:
             history.record(session, agent, "ticket.update", ticket_id, {**what, "undo": True} if undo else what, at=now)
+    for ticket in tickets:
+        if {"priority", "team_id", "tags"} & set(done[ticket.id]):
+            # due times as if it had been so all along: the history replayed, this change (and its tags) included
+            await sla_policies.recompute(session, ticket, rules=rules)
+    await sla_events.record(session, stamps)
     await session.commit()
     _changed([ticket_id for ticket_id, what in done.items() if what])
     return done

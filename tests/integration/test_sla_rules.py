@@ -7,12 +7,12 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 import helpdesk.channel
 from channels.stub import StubSender
 from helpdesk.inbound.ingest import ingest
-from helpdesk.models import Agent, BusinessCalendar, Message, SlaEvent, SlaPolicy, Team, Ticket, TicketTag
+from helpdesk.models import Agent, AuditEvent, BusinessCalendar, Message, SlaEvent, SlaPolicy, Team, Ticket, TicketTag
 from helpdesk.sla import policies
 from helpdesk.sla.clock import DAYS
 from helpdesk.tickets import history, outbox
@@ -288,3 +288,18 @@ async def test_the_ticket_page_shows_its_sla_events_in_the_history(client, shop,
         f"SLA Resolution started, due {(ticket.created_at + 24 * 60 * MIN):%d %b %H:%M}",
         "SLA Resolution paused"]
     assert 'data-clock="resolution" data-state="paused"' in page.text and "paused, 22h 30m left" in page.text
+
+
+async def test_reopening_and_raising_the_priority_at_once_resumes_then_recomputes(session, settings):
+    await a_policy(session, resolution_minutes=600, targets={"urgent": {"resolution": 300}})
+    agent = await an_agent(session)
+    ticket = await opened(session, settings, 60, external_id="<n1@example.com>")
+    await update_ticket(session, ticket, Changes(status="pending"), agent=agent)
+    await session.execute(update(AuditEvent).where(AuditEvent.object_id == ticket.id)
+                          .values(at=datetime.now(UTC) - 40 * MIN))  # pending for the last 40 minutes
+    ticket.sla_paused_at = datetime.now(UTC) - 40 * MIN
+    await session.commit()
+    await update_ticket(session, ticket, Changes(status="open", priority="urgent"), agent=agent)
+    assert ticket.sla_paused_at is None
+    # 300 minutes from its opening, moved on by the 40 minutes it was pending
+    assert ticket.resolution_due_at == pytest.approx(ticket.created_at + 340 * MIN, abs=timedelta(seconds=2))
