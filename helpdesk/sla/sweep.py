@@ -221,17 +221,26 @@ def _text(escalation: Escalation, ticket) -> str:
     return f"SLA warning: {name} of #{ticket.number or ticket.id} '{subject}'{left}"
 
 
+LIVE_TICKETS = 50  # a catch-up sweep stamps thousands: then one event says so (a datagram is 16 KiB at most)
+
+
 def _publish(result: SweepResult) -> None:
     if not (result.breached or result.warned):
         return
+    escalations = result.breached + result.warned
+    ids = sorted({e.ticket_id for e in escalations})
+    if len(ids) > LIVE_TICKETS:
+        live.publish_many([(live.queue_channel("all"), {"event": "ticket.updated", "ticket_ids": []}),
+                           (live.sla_channel(), {"event": "sla.changed", "breached": len(result.breached),
+                                                 "warned": len(result.warned)})])
+        return
     events = []
-    for escalation in result.breached + result.warned:
+    for escalation in escalations:
         events.append((live.ticket_channel(escalation.ticket_id),
                        {"event": f"sla.{escalation.kind}", "ticket_id": escalation.ticket_id,
                         "target": escalation.target}))
         events.append((live.ticket_channel(escalation.ticket_id),
                        {"event": "ticket.updated", "ticket_id": escalation.ticket_id}))
-    ids = sorted({e.ticket_id for e in result.breached + result.warned})
     events.append((live.queue_channel("all"), {"event": "ticket.updated", "ticket_ids": ids}))
     events.append((live.sla_channel(), {"event": "sla.changed", "breached": sorted({e.ticket_id for e in result.breached}),
                                         "warned": sorted({e.ticket_id for e in result.warned})}))

@@ -194,3 +194,17 @@ async def test_the_scheduled_actor_sweeps_through_a_real_worker(settings, sessio
         broker.close()
         dramatiq.set_broker(previous)
     assert [o.recipient.value for o in mail.sent] == ["lena@shop.test"]
+
+
+async def test_a_catch_up_sweep_tells_the_consoles_in_one_small_event(session, settings, team, mail, published,
+                                                                    monkeypatch):
+    monkeypatch.setattr(sweep, "LIVE_TICKETS", 2)
+    support, lead, carla = team
+    for n in range(3):
+        await a_ticket(session, settings, support, 90, carla, sender=f"late{n}@example.com")
+    published.clear()  # what ingest said
+    result = await swept(session, settings)
+    assert len(result.breached) == 3
+    assert published == [(live.queue_channel("all"), {"event": "ticket.updated", "ticket_ids": []}),
+                         (live.sla_channel(), {"event": "sla.changed", "breached": 3, "warned": 0}),
+                         (live.agent_channel(lead.id), {"event": "notification.created"})]
