@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 
 FULL_EVERY = timedelta(hours=1)
 CHUNK = 5000
+# a breach stamped long after it fell due (the first sweep of an upgraded installation, a worker down
+# for a day) is recorded and counted, but nobody is woken for it: no notification, no mail
+ESCALATE_WITHIN = timedelta(hours=1)
 MARGIN = timedelta(seconds=60)  # a transaction that set a due time may commit a little after our last look
 _E = SlaEvent.__table__
 _T = Ticket.__table__
@@ -168,7 +171,7 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None, full: boo
         stamped = select(_E.c.ticket_id).where(_E.c.kind == "breached", _E.c.at == now)
         await session.execute(update(Ticket).where(Ticket.id.in_(stamped))
                               .values(sla_breached_at=now).execution_options(synchronize_session=False))
-    notices, result.letters = await _escalations(session, result)
+    notices, result.letters = await _escalations(session, result, now)
     agents = notifications.notify(session, notices, at=now)
     result.notified = len(notices)
     await session.commit()
@@ -181,9 +184,13 @@ async def sweep(session: AsyncSession, *, now: datetime | None = None, full: boo
     return result
 
 
-async def _escalations(session: AsyncSession, result: SweepResult) -> tuple[list[notifications.Notice], list[Letter]]:
-    """Who hears of what: the assignee of a warning, the team's lead of a breach (in the console and by mail)."""
-    ids = sorted({e.ticket_id for e in result.breached + result.warned})
+async def _escalations(session: AsyncSession, result: SweepResult,
+                       now: datetime) -> tuple[list[notifications.Notice], list[Letter]]:
+    """Who hears of what: the assignee of a warning, the team's lead of a breach (in the console and by
+    mail), for breaches that fell due within ESCALATE_WITHIN."""
+    recent = [e for e in result.breached if e.due_at is None or e.due_at >= now - ESCALATE_WITHIN]
+    escalations = result.warned + recent
+    ids = sorted({e.ticket_id for e in escalations})
     if not ids:
         return [], []
     tickets = {}
@@ -196,7 +203,7 @@ async def _escalations(session: AsyncSession, result: SweepResult) -> tuple[list
             Agent.id.in_({t.assignee_id for t in tickets.values()} | {t.lead_id for t in tickets.values()}),
             Agent.active.is_(True)))}
     notices, letters = [], []
-    for escalation in result.warned + result.breached:
+    for escalation in escalations:
         ticket = tickets[escalation.ticket_id]
         to = ticket.lead_id if escalation.kind == "breached" else ticket.assignee_id
         person = people.get(to)

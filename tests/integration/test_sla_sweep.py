@@ -208,3 +208,13 @@ async def test_a_catch_up_sweep_tells_the_consoles_in_one_small_event(session, s
     assert published == [(live.queue_channel("all"), {"event": "ticket.updated", "ticket_ids": []}),
                          (live.sla_channel(), {"event": "sla.changed", "breached": 3, "warned": 0}),
                          (live.agent_channel(lead.id), {"event": "notification.created"})]
+
+
+async def test_a_breach_found_long_after_it_fell_due_is_stamped_without_waking_anyone(session, settings, team, mail):
+    support, lead, carla = team
+    old = await a_ticket(session, settings, support, 3 * 60, carla)  # due two hours ago, never swept
+    result = await swept(session, settings)
+    assert [e.ticket_id for e in result.breached] == [old.id]
+    assert result.notified == 0 and mail.sent == []
+    await session.refresh(old)
+    assert old.sla_breached_at is not None
