@@ -16,9 +16,8 @@ that fell due since the previous one (an index range on each due column), ticket
 since (a failed reply). Left for later: a policy edit that moves a due time into the past, before a
 breach the ticket already had stamped, is not stamped again.
 
-Warnings: at the policy's `warn_at_percent` of a target, i.e. when at most (100 - p) % of it is left.
-The query compares wall-clock time, which a business calendar's closed hours only lengthen, so a
-warning is never early; across closed hours it can come later than the exact business-time moment.
+Warnings: at the policy's `warn_at_percent` of a target, i.e. when at most (100 - p) % of it is left
+in the policy's business time (the window's end is `add_business_time(now, window)`).
 """
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ from helpdesk import live
 from helpdesk.models import PRIORITIES, SLA_TARGETS, Agent, SlaEvent, Team, Ticket, utcnow
 from helpdesk.sla import policies
 from helpdesk.sla.events import current_cycle
+from helpdesk.sla import clock
 from helpdesk.sla.clock import format_span
 from helpdesk.staff import notifications
 
@@ -132,25 +132,26 @@ def _breach_where(target: str, now: datetime, since: datetime | None):
 
 
 def _warn_where(rules: list[policies.PolicyRule], target: str, now: datetime, since: datetime | None):
-    """Due within the last (100 - p) % of the target, for each policy and priority; newly so since
-    `since` (an index range on the due column per window)."""
+    """Due within the last (100 - p) % of the target, in the policy's business time, for each policy and
+    priority; newly so since `since`. At most W business minutes are left exactly when the due time is
+    at most `add_business_time(now, W)`, so each window is an index range on the due column."""
     due = _T.c[f"{target}_due_at"]
-    windows: dict[float, list] = {}
+    clauses = []
     for rule in rules:
         if not rule.warn_at_percent:
             continue
+        windows: dict[float, list[str]] = {}
         for priority in PRIORITIES:
             minutes = rule.minutes(target, priority)
             if minutes:
-                window = round(minutes * (100 - rule.warn_at_percent) / 100, 3)
-                windows.setdefault(window, []).append(and_(_T.c.sla_policy_id == rule.id, _T.c.priority == priority))
-    if not windows:
+                windows.setdefault(minutes * (100 - rule.warn_at_percent) / 100, []).append(priority)
+        for window, priorities in windows.items():
+            upper = clock.add_business_time(now, window, rule.calendar)
+            lower = now if since is None else max(now, clock.add_business_time(since, window, rule.calendar))
+            clauses.append(and_(due > lower, due <= upper, _T.c.sla_policy_id == rule.id,
+                                _T.c.priority.in_(priorities)))
+    if not clauses:
         return None
-    clauses = []
-    for window, which in windows.items():
-        ahead = timedelta(minutes=window)
-        lower = now if since is None else max(now, since + ahead)
-        clauses.append(and_(due > lower, due <= now + ahead, or_(*which)))
     return and_(_T.c.assignee_id.is_not(None), or_(*clauses))
 
 

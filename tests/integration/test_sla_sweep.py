@@ -218,3 +218,27 @@ async def test_a_breach_found_long_after_it_fell_due_is_stamped_without_waking_a
     assert result.notified == 0 and mail.sent == []
     await session.refresh(old)
     assert old.sla_breached_at is not None
+
+
+async def test_a_warning_counts_business_time_left_across_closed_hours(session, settings, team, mail):
+    """Weekdays 9-17 in UTC, resolution 8 business hours, warned at 75 %: with 2 business hours left
+    (Friday 16:00 -> Monday 10:00: 17 hours on the clock), not with more."""
+    from helpdesk.models import BusinessCalendar
+    support, lead, carla = team
+    calendar = BusinessCalendar(name="office", timezone="UTC", weekly_hours={d: [["09:00", "17:00"]] for d in
+                                                                             ("mon", "tue", "wed", "thu", "fri")},
+                                holidays=[])
+    session.add(calendar)
+    await session.flush()
+    policy = await session.scalar(select(SlaPolicy))
+    policy.calendar_id, policy.warn_at_percent, policy.first_response_minutes = calendar.id, 75, None
+    policy.resolution_minutes = 8 * 60
+    await session.commit()
+    policies.forget_cached_policies()
+    ticket = await a_ticket(session, settings, support, 1, carla)
+    friday_4pm = datetime(2026, 12, 4, 16, tzinfo=UTC)
+    ticket.resolution_due_at = datetime(2026, 12, 7, 10, tzinfo=UTC)  # Monday 10:00
+    await session.commit()
+    assert (await swept(session, settings, now=friday_4pm - 2 * MIN, full=True)).warned == []  # 2h 02m left
+    result = await swept(session, settings, now=friday_4pm, full=False)
+    assert [(e.ticket_id, e.target) for e in result.warned] == [(ticket.id, "resolution")]
