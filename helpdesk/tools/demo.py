@@ -20,6 +20,9 @@ from helpdesk.models import (
     OrderItem, SlaPolicy, Ticket,
 )
 from helpdesk.settings import Settings
+from helpdesk.sla import events as sla_events
+from helpdesk.sla import policies as sla_policies
+from helpdesk.tickets import outbox
 
 DEMO_LOGIN = ("admin@demo.test", "demo-password")
 DEMO_MAILBOX = "support@demo.test"  # the address the demo's email tickets came in at
@@ -241,12 +244,12 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                                             text=reply,
                                             delivery_status="sent", sent_at=at, created_at=at, updated_at=at))
                         ticket.assignee_id = agent_id
-                        ticket.first_responded_at = ticket.first_responded_at or at
-                        ticket.first_response_due_at = None
                         ticket.last_outbound_at = at
-                        ticket.status = status
-                        if ticket.status == "solved":
-                            ticket.solved_at = at
+                        # the clocks move as they would have then: met, paused when pending, stopped when solved
+                        rules = await sla_policies.load_policies(session)
+                        stamps = sla_policies.agent_replied(rules, ticket, at)
+                        stamps += outbox.set_status(ticket, status, at, rules=rules)
+                        await sla_events.record(session, stamps)
                         await session.commit()
                     previous_id = external_id
             if progress and (n + 1) % 50 == 0:
