@@ -169,23 +169,26 @@ def agent_replied(rules: list[PolicyRule], ticket, at: datetime) -> list[Stamp]:
     """An agent's public reply (queued at `at`): meets first response and the running next response.
     A met target leaves the breach index: "what breaches next" only sees running clocks."""
     rule = rule_of(rules, ticket)
-    calendar = rule.calendar if rule else None
     stamps = []
     if ticket.first_responded_at is None:
         ticket.first_responded_at = at
         if ticket.first_response_due_at is not None:
-            stamps.append(stamp(ticket, "first_response", "met", at, cycle=CURRENT,
-                                due_at=ticket.first_response_due_at,
-                                business_minutes=clock.business_minutes_between(ticket.created_at, at, calendar)))
+            stamps.append(_met(rule, ticket, "first_response", at))
     ticket.first_response_due_at = None
     if ticket.next_response_due_at is not None:
-        minutes = rule.minutes("next_response", ticket.priority) if rule else None
-        taken = None if minutes is None else minutes - clock.business_minutes_between(at, ticket.next_response_due_at,
-                                                                                       calendar)
-        stamps.append(stamp(ticket, "next_response", "met", at, cycle=CURRENT, due_at=ticket.next_response_due_at,
-                            business_minutes=taken))
+        stamps.append(_met(rule, ticket, "next_response", at))
         ticket.next_response_due_at = None
     return stamps
+
+
+def _met(rule: PolicyRule | None, ticket, target: str, at: datetime) -> Stamp:
+    """The `met` stamp of a running (or paused) target, with the business time it took: its target
+    less what was left (pauses are in the due time already, so they do not count)."""
+    due = getattr(ticket, f"{target}_due_at")
+    minutes = rule.minutes(target, ticket.priority) if rule else None
+    left_at = ticket.sla_paused_at if target != "first_response" and ticket.sla_paused_at else at
+    taken = None if minutes is None else minutes - clock.business_minutes_between(left_at, due, rule.calendar)
+    return stamp(ticket, target, "met", at, cycle=CURRENT, due_at=due, business_minutes=taken)
 
 
 def reply_failed(rules: list[PolicyRule], ticket, reply_at: datetime, now: datetime,
@@ -237,10 +240,7 @@ def solved(rules: list[PolicyRule], ticket, at: datetime) -> list[Stamp]:
     """Solved or closed: resolution is met, every clock stops (a reopen resumes them)."""
     stamps = []
     if ticket.resolution_due_at is not None:
-        calendar = calendar_for(rules, ticket.sla_policy_id)
-        taken = clock.business_minutes_between(ticket.created_at, at, calendar) if ticket.created_at else None
-        stamps.append(stamp(ticket, "resolution", "met", at, cycle=CURRENT, due_at=ticket.resolution_due_at,
-                            business_minutes=taken))
+        stamps.append(_met(rule_of(rules, ticket), ticket, "resolution", at))
     if ticket.sla_paused_at is None:
         ticket.sla_paused_at = at
     return stamps

@@ -303,3 +303,15 @@ async def test_reopening_and_raising_the_priority_at_once_resumes_then_recompute
     assert ticket.sla_paused_at is None
     # 300 minutes from its opening, moved on by the 40 minutes it was pending
     assert ticket.resolution_due_at == pytest.approx(ticket.created_at + 340 * MIN, abs=timedelta(seconds=2))
+
+
+async def test_resolution_met_counts_the_time_it_ran_not_the_time_it_was_paused(session, settings):
+    await a_policy(session, resolution_minutes=600)
+    agent = await an_agent(session)
+    ticket = await opened(session, settings, 120, external_id="<o1@example.com>")
+    await update_ticket(session, ticket, Changes(status="pending"), agent=agent)
+    ticket.sla_paused_at = datetime.now(UTC) - 60 * MIN  # pending for the last hour of its two
+    await session.commit()
+    await update_ticket(session, ticket, Changes(status="solved"), agent=agent)
+    met = await session.scalar(select(SlaEvent).where(SlaEvent.kind == "met", SlaEvent.target == "resolution"))
+    assert 59 <= met.business_minutes <= 61
