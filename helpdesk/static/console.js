@@ -18,8 +18,14 @@
 
   // a ticket opens at its newest message, like a chat; the reply box follows it
   function showLatest() {
-    var messages = document.querySelectorAll("#timeline > .message");
-    if (messages.length) messages[messages.length - 1].scrollIntoView({ block: "nearest" });
+    var timeline = document.getElementById("timeline");
+    // the newest item (a message, or the history lines after it such as "First response met")
+    var last = timeline && timeline.lastElementChild;
+    if (!last) return;
+    // above the sticky reply box, however tall it is now (a draft's status line, files, a long draft)
+    var box = document.getElementById("reply-box");
+    if (box && getComputedStyle(box).position === "sticky") last.style.scrollMarginBottom = (box.offsetHeight + 8) + "px";
+    last.scrollIntoView({ block: "nearest" });
   }
 
   // the newest message on screen, above the reply box (which stays in view at the foot of a long thread)
