@@ -1,6 +1,8 @@
 """The periodic jobs and their intervals, run by APScheduler; each job only enqueues an actor."""
 from __future__ import annotations
 
+import logging
+
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -20,6 +22,9 @@ def _enqueue(actor_name: str) -> None:
 
 
 def build_scheduler(*, blocking: bool = False) -> BackgroundScheduler | BlockingScheduler:
+    # APScheduler logs two INFO lines per job run: with five jobs every 30 s they buried the demo's
+    # own output (its URL, login, shop address); its warnings and errors still show
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = BlockingScheduler() if blocking else BackgroundScheduler()
     for actor_name, seconds in JOBS:
         # coalesce + one instance: a slow run is never stacked behind itself
