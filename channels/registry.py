@@ -15,6 +15,7 @@ def install_adapters(settings: Settings) -> None:
     from channels.chat.endpoints import chat_router
     from channels.chat.sender import ChatSender
     from channels.chat.widget.route import widget_router
+    from channels.social import instagram, messenger, telegram, whatsapp
     from helpdesk.web.public import endpoints
 
     receive.install()
@@ -23,3 +24,5 @@ def install_adapters(settings: Settings) -> None:
     chat_receive.install()
     register_sender(ChatSender(settings))
     endpoints.add_router(chat_router)  # /chat/{key}/...: config, session, upload, socket, ...
+    for social in (messenger, instagram, whatsapp, telegram):  # /webhooks/{platform}: verify, parse, send
+        social.install(settings)

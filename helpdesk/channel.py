@@ -38,6 +38,18 @@ class ThreadKeys:
 
 
 @dataclass(frozen=True)
+class RemoteMedia:
+    """A file the platform keeps and sends only a reference to (WhatsApp's media id, Telegram's
+    file_id, a Messenger attachment URL): downloaded by the channel's `MediaFetcher` in the worker,
+    before ingest, never in the webhook request."""
+
+    ref: str  # the platform's media id, file id or URL
+    content_type: str | None = None
+    filename: str | None = None
+    kind: str | None = None  # image | video | audio | voice | document | sticker
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     channel: str  # "email" | "chat" | "messenger" | "whatsapp" | "instagram" | "telegram"
     external_id: str  # with `channel`, the idempotency key
@@ -60,6 +72,22 @@ class InboundMessage:
     # office, RFC 3834), "receipt" (read/disposition notification). About a message we never sent
     # it opens no ticket and no customer: it is recorded for admins instead.
     machine_reply: str | None = None
+    remote_media: tuple[RemoteMedia, ...] = ()  # fetched into `attachments` by the pipeline
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """What a platform tells about a message that is already stored, not a new message: a delivery
+    receipt of one of our replies (sent, delivered, read, failed with the platform's error), or a
+    customer's reaction to a message. Parsers return these beside `InboundMessage`s; the pipeline
+    applies them to the message whose (channel, external_id) they name (helpdesk/tickets/receipts.py)."""
+
+    channel: str
+    external_id: str  # the platform's id of the message it is about (what our Sender returned)
+    status: str | None  # "sent" | "delivered" | "read" | "failed" | None (a reaction only)
+    at: datetime
+    error: str | None = None  # for "failed": the platform's error, as an agent should read it
+    reaction: str | None = None  # an emoji; "" when the reaction was taken back
 
 
 @dataclass(frozen=True)
@@ -99,11 +127,13 @@ class SignatureInvalid(PermissionError):
 
 
 class DeliveryError(Exception):
-    """A send failed; `retryable` says whether trying again later can help."""
+    """A send failed; `retryable` says whether trying again later can help. `retry_after`: how long
+    the platform asked us to wait (a rate limit's Retry-After), if it said."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
 
 
 @runtime_checkable
@@ -112,6 +142,12 @@ class Sender(Protocol):
 
     async def send(self, outbound: Outbound) -> str | None:
         """Deliver; return the platform's id for the sent message, if it gives one."""
+
+
+class MediaFetcher(Protocol):
+    async def __call__(self, media: RemoteMedia, *, channel: str, account: str | None, settings) -> Attachment:
+        """Download one file a message refers to, through the platform's media API with the account's
+        token. Raises `DeliveryError` when it cannot (the message is then stored without it, and says so)."""
 
 
 _senders: dict[str, Sender] = {}

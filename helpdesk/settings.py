@@ -22,6 +22,10 @@ class Settings:
     outbox_stale_seconds: int = 60
     debug: bool = False
     metrics_token: str | None = None  # /metrics answers loopback clients, and others that send it as a bearer token
+    # the platforms' API base URLs: an account's own `api_base_url` wins; tests and the demo point
+    # these at a local server that behaves like the platform (channels/social/simulator/)
+    meta_api_url: str = "https://graph.facebook.com/v21.0"
+    telegram_api_url: str = "https://api.telegram.org"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -96,4 +100,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         reopen_window_days=int(env.get("HELPDESK_REOPEN_WINDOW_DAYS", "7")),
         debug=env.get("HELPDESK_DEBUG", "") in ("1", "true", "yes"),
         metrics_token=env.get("HELPDESK_METRICS_TOKEN") or None,
+        meta_api_url=env.get("HELPDESK_META_API_URL", Settings.meta_api_url).rstrip("/"),
+        telegram_api_url=env.get("HELPDESK_TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
     )

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email import imap
 from helpdesk import db
+from helpdesk.inbound import pipeline
 from helpdesk.sla import sweep as sla_sweep
 from helpdesk.tickets import outbox, snooze
 from workers.context import current_settings
@@ -38,6 +39,13 @@ async def deliver_message(message_id: int) -> None:
         await outbox.deliver(session, message_id, settings=current_settings())
 
 
+# A webhook's body is stored before this is queued (helpdesk/web/public.py); what cannot be read is
+# quarantined by the pipeline. Retried only when the database itself failed (nothing was recorded).
+@dramatiq.actor(queue_name="inbound", max_retries=5, min_backoff=1000, max_backoff=60_000)
+async def ingest_webhook(channel: str, raw_ref: str, account: str | None) -> None:
+    await pipeline.receive_stored(sessions(), channel, [raw_ref], settings=current_settings(), account=account)
+
+
 @dramatiq.actor(queue_name="schedule", max_retries=0)
 async def sweep_outbox() -> None:
     async with sessions()() as session:
@@ -65,7 +73,7 @@ async def sweep_sla() -> None:
         await outbox.mail_people(session, result.letters, settings=current_settings())
 
 
-ACTORS = [deliver_message, sweep_outbox, poll_mailboxes, wake_snoozed, sweep_sla]
+ACTORS = [deliver_message, ingest_webhook, sweep_outbox, poll_mailboxes, wake_snoozed, sweep_sla]
 
 
 def _enqueue_delivery(message_id: int, delay_seconds: float) -> None:
@@ -80,3 +88,8 @@ def rebind(broker: dramatiq.Broker) -> None:
     if not any(isinstance(m, DisposeEngines) for m in broker.middleware):
         broker.add_middleware(DisposeEngines())
     outbox.set_enqueuer(_enqueue_delivery)
+    pipeline.set_deferrer(_defer_webhook)
+
+
+def _defer_webhook(channel: str, raw_ref: str, account: str | None) -> None:
+    ingest_webhook.send(channel, raw_ref, account)

@@ -108,6 +108,8 @@ def resolve_customer(conn, identity: tuple[str, str], display_name: str | None,
                      known: KnownCustomer | None) -> KnownCustomer:
     """The customer behind an identity, given what `known_customer` found: created with the
     identity on first contact (its organization by email domain), named if still nameless."""
+    if known is None and identity[0] in _SAME_NUMBER:
+        known = _same_number(conn, identity, display_name)
     while known is None:
         known = _first_contact(conn, identity, display_name)
         if known is None:  # a concurrent ingest created this identity first: use theirs
@@ -115,6 +117,18 @@ def resolve_customer(conn, identity: tuple[str, str], display_name: str | None,
     if not known.name and display_name:
         conn.execute(_RENAME_CUSTOMER, {"cid": known.id, "new_name": display_name})
         return KnownCustomer(known.id, known.organization_id, display_name, renamed=True)
+    return known
+
+
+# a messaging number that is a customer's phone number is that customer (a WhatsApp message from the
+# number on their orders); the identity is added to them. Only an exact E.164 match: nothing fuzzy links.
+_SAME_NUMBER = {"whatsapp", "sms"}
+
+
+def _same_number(conn, identity: tuple[str, str], display_name: str | None) -> KnownCustomer | None:
+    known = known_customer(conn, ("phone", identity[1]))
+    if known is None or not add_identity(conn, known.id, identity, display_name):
+        return None
     return known
 
 

@@ -15,11 +15,14 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from helpdesk.channel import InboundMessage
+from dataclasses import replace
+
+from helpdesk.channel import Attachment, DeliveryError, InboundMessage, MediaFetcher, StatusUpdate
 from helpdesk.files import read_blob, store_blob
 from helpdesk.inbound.acknowledge import acknowledge
 from helpdesk.inbound.ingest import IngestResult, ingest_many
-from helpdesk.models import Mailbox, QuarantinedMessage, utcnow
+from helpdesk.models import Mailbox, Message, QuarantinedMessage, utcnow
+from helpdesk.tickets import receipts
 from helpdesk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,16 +31,43 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 class Parser(Protocol):
-    def __call__(self, raw: bytes, *, account: str | None, raw_ref: str) -> InboundMessage | Sequence[InboundMessage]:
-        """Read one raw payload into the message(s) it carries (a webhook may carry several, or none:
-        a delivery receipt). Raises `UnreadablePayload` for input that is not a message at all."""
+    def __call__(self, raw: bytes, *, account: str | None,
+                 raw_ref: str) -> InboundMessage | Sequence[InboundMessage | StatusUpdate]:
+        """Read one raw payload into the message(s) it carries (a webhook may carry several, or none),
+        and the status updates (delivery receipts, reactions) about stored messages. Raises
+        `UnreadablePayload` for input that is not a message at all."""
 
 
 _parsers: dict[str, Parser] = {}
+_media_fetchers: dict[str, MediaFetcher] = {}
+# (channel, raw_ref, account) -> None: hands a stored webhook body to a worker (workers/actors.py)
+Deferrer = Callable[[str, str, "str | None"], None]
+_deferrer: Deferrer | None = None
 
 
 def register_parser(channel: str, parser: Parser) -> None:
     _parsers[channel] = parser
+
+
+def register_media_fetcher(channel: str, fetcher: MediaFetcher) -> None:
+    _media_fetchers[channel] = fetcher
+
+
+def set_deferrer(deferrer: Deferrer | None) -> None:
+    global _deferrer
+    _deferrer = deferrer
+
+
+def can_defer() -> bool:
+    return _deferrer is not None
+
+
+def defer(channel: str, raw_ref: str, account: str | None) -> None:
+    """Ingest a stored payload in a worker (`receive_stored`). Raises if it cannot be queued: the
+    webhook then fails (5xx) and the platform delivers it again."""
+    if _deferrer is None:
+        raise RuntimeError("no worker set-up to defer webhook payloads to")
+    _deferrer(channel, raw_ref, account)
 
 
 def parser_for(channel: str) -> Parser:
@@ -105,8 +135,23 @@ async def receive(
     `auto_ack` (the account's opt-in) may be passed by a caller that already knows them;
     `prepare` lets an adapter adjust a parsed message with what only the database knows.
     """
-    parse = parser_for(channel)
     refs = [store_blob(settings.raw_dir, raw) for raw in raws]
+    return await _receive(sessions, channel, raws, refs, settings=settings, account=account, own=own,
+                          auto_ack=auto_ack, prepare=prepare)
+
+
+async def receive_stored(sessions: Sessions, channel: str, raw_refs: Sequence[str], *, settings: Settings,
+                         account: str | None) -> list[ReceiveOutcome]:
+    """`receive` for payloads stored already (a deferred webhook's body): what its job runs."""
+    raws = [read_blob(settings.raw_dir, raw_ref) for raw_ref in raw_refs]
+    return await _receive(sessions, channel, raws, list(raw_refs), settings=settings, account=account)
+
+
+async def _receive(sessions: Sessions, channel: str, raws: Sequence[bytes], refs: list[str], *, settings: Settings,
+                   account: str | None, own: frozenset[str] | None = None, auto_ack: bool | None = None,
+                   prepare: Prepare | None = None) -> list[ReceiveOutcome]:
+    parse = parser_for(channel)
+    updates: list[StatusUpdate] = []
     async with sessions() as session:
         if own is None:
             own = await own_addresses(session)
@@ -119,9 +164,13 @@ async def receive(
                 continue
             if isinstance(messages, InboundMessage):
                 messages = [messages]
+            updates += [m for m in messages if isinstance(m, StatusUpdate)]
+            messages = [m for m in messages if isinstance(m, InboundMessage)]
             if not messages:
                 parsed.append((raw_ref, None))
             for message in messages:
+                if message.remote_media:
+                    message = await _fetch_media(session, message, settings)
                 parsed.append((raw_ref, prepare(message, own) if prepare else message))
         results = iter(await ingest_many(session, [m for _, m in parsed if isinstance(m, InboundMessage)],
                                          settings=settings))
@@ -146,7 +195,37 @@ async def receive(
                     log.exception("auto-acknowledgement for ticket %s failed", result.ticket_id)
             status = "duplicate" if result.duplicate else "ingested"
             outcomes.append(ReceiveOutcome(status, raw_ref, external_id, result=result, acknowledged=acknowledged))
+        if updates:
+            await receipts.apply(session, updates)
     return outcomes
+
+
+async def _fetch_media(session: AsyncSession, message: InboundMessage, settings: Settings) -> InboundMessage:
+    """Download the files a message only refers to, unless the message is stored already (a
+    delivery again). A file that cannot be fetched is named in the text and the message's defects:
+    the message goes in without it rather than not at all (its raw payload, with the reference, is kept)."""
+    stored = await session.scalar(select(Message.id).where(
+        Message.channel == message.channel, Message.external_id == message.external_id).limit(1))
+    if stored is not None:
+        return replace(message, remote_media=())
+    fetcher = _media_fetchers.get(message.channel)
+    attachments: list[Attachment] = list(message.attachments)
+    missing: list[str] = []
+    for media in message.remote_media:
+        try:
+            if fetcher is None:
+                raise DeliveryError(f"no media fetcher for {message.channel}", retryable=False)
+            attachments.append(await fetcher(media, channel=message.channel, account=message.account,
+                                             settings=settings))
+        except DeliveryError as error:
+            log.warning("%s message %s: %s %s not downloaded: %s", message.channel, message.external_id,
+                        media.kind or "file", media.ref, error)
+            missing.append(f"{media.filename or media.kind or 'file'} could not be downloaded: {error}")
+    text = message.text
+    if missing:
+        text = "\n".join(filter(None, [text, *(f"[{line}]" for line in missing)]))
+    return replace(message, attachments=attachments, remote_media=(), text=text,
+                   defects=message.defects + tuple("media_unavailable: " + line for line in missing))
 
 
 async def quarantine(sessions: Sessions, channel: str, raw_ref: str, reason: str, *, account: str | None) -> int:

@@ -47,16 +47,25 @@ class Mailbox(Base):
 
 
 class SocialAccount(Base):
+    """A page, Instagram account, WhatsApp number or bot that customers message
+    (helpdesk/social/accounts.py). Its secrets are stored encrypted (helpdesk/secrets.py)."""
+
     __tablename__ = "social_accounts"
     __table_args__ = (UniqueConstraint("platform", "external_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(String(20))  # messenger, instagram, whatsapp, telegram
-    external_id: Mapped[str] = mapped_column(String(100))  # page id, phone number id, bot id
+    external_id: Mapped[str] = mapped_column(String(100))  # page id, Instagram account id, phone number id, bot id
     name: Mapped[str] = mapped_column(String(200))
-    access_token: Mapped[str | None] = mapped_column(String(1000))
-    app_secret: Mapped[str | None] = mapped_column(String(500))
-    verify_token: Mapped[str | None] = mapped_column(String(200))
-    api_base_url: Mapped[str | None] = mapped_column(String(500))
+    access_token: Mapped[str | None] = mapped_column(String(1000))  # encrypted: page token, system-user token, bot token
+    app_secret: Mapped[str | None] = mapped_column(String(500))  # encrypted: Meta's app secret (X-Hub-Signature-256)
+    verify_token: Mapped[str | None] = mapped_column(String(200))  # encrypted: Meta's hub.verify_token, Telegram's secret_token
+    api_base_url: Mapped[str | None] = mapped_column(String(500))  # None: the platform's (Settings)
+    # what else a platform needs: WhatsApp's business account id (templates) and display number,
+    # an Instagram account's username, a bot's username
+    options: Mapped[dict | None]
     active: Mapped[bool] = mapped_column(default=True)
+    last_webhook_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None]

@@ -95,6 +95,13 @@ class Message(Base):
     delivery_attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
+    # what the platform reported later (helpdesk/tickets/receipts.py): delivered and read receipts of
+    # an outbound message; the customer's reaction to any message of the conversation
+    delivered_at: Mapped[datetime | None]
+    read_at: Mapped[datetime | None]
+    reaction: Mapped[str | None] = mapped_column(String(32))
+    # a WhatsApp template reply (outside the 24-hour window): {"name", "language", "parameters"}
+    template: Mapped[dict | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

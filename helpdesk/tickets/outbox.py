@@ -19,6 +19,7 @@ from helpdesk.channel import Attachment as OutAttachment
 from helpdesk.channel import DeliveryError, Identity, Outbound, sender_for
 from helpdesk import live
 from helpdesk.chat import conversations as chat
+from helpdesk.social import accounts as social_accounts
 from helpdesk.tickets import history
 from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
@@ -65,12 +66,13 @@ async def queue_reply(
     reply_all: bool = True,
     status_after: str | None = None,
     automatic: bool = False,
+    template: dict | None = None,
 ) -> Message:
     """Commit an outbound reply as `queued` on the ticket's channel, then enqueue its delivery.
 
     An `automatic` reply (an acknowledgement) is marked auto-generated and is not an agent's
     answer: it leaves the SLA clocks and the ticket's status alone."""
-    if not text.strip() and not attachments:
+    if not text.strip() and not attachments and not template:
         raise NothingToSend("write a reply or attach a file before sending")
     now = utcnow()
     external_id = _new_external_id(ticket, settings)
@@ -87,6 +89,7 @@ async def queue_reply(
         html=html,
         delivery_status="queued",
         auto_generated=automatic,
+        template=template,
         created_at=now,
         updated_at=now,
     )
@@ -174,7 +177,8 @@ async def deliver(session: AsyncSession, message_id: int, *, settings: Settings)
         outbound = await _outbound(session, message, settings)
         platform_id = await sender_for(message.channel).send(outbound)
     except DeliveryError as error:
-        return await _record_failure(session, message, str(error), error.retryable, settings)
+        return await _record_failure(session, message, str(error), error.retryable, settings,
+                                     retry_after=error.retry_after)
     except Exception as error:  # noqa: BLE001 - an adapter bug must not leave the row "sending"
         log.exception("sender for %s crashed on message %s", message.channel, message.id)
         return await _record_failure(session, message, f"{type(error).__name__}: {error}", True, settings)
@@ -214,13 +218,16 @@ def backoff_seconds(attempt: int) -> float:
     return min(10 * 4 ** (attempt - 1), 3600)
 
 
-async def _record_failure(session: AsyncSession, message: Message, error: str, retryable: bool, settings: Settings) -> str:
+async def _record_failure(session: AsyncSession, message: Message, error: str, retryable: bool, settings: Settings,
+                          *, retry_after: float | None = None) -> str:
     message.delivery_error = error[:2000]
     message.updated_at = utcnow()
     ticket = await session.get(Ticket, message.ticket_id)  # loaded already: for the log line
     where = f"ticket {ticket.number or ticket.id}: {message.channel} message {message.id}"
     if retryable and message.delivery_attempts < settings.outbox_max_attempts:
         delay = backoff_seconds(message.delivery_attempts)
+        if retry_after is not None:  # the platform said when (a rate limit): no sooner, and no need to wait longer
+            delay = min(max(retry_after, 1.0), 3600)
         message.delivery_status = "queued"
         message.next_attempt_at = utcnow() + timedelta(seconds=delay)
         await session.commit()
@@ -350,22 +357,29 @@ async def _outbound(session: AsyncSession, message: Message, settings: Settings)
         account=message.account or ticket.account,
         agent_name=agent_name,
         automatic=message.auto_generated,
-        sending_account=await _sending_account(session, message, ticket),
-        extra={"platform_thread_id": ticket.platform_thread_id},
+        sending_account=await _sending_account(session, message, ticket, settings),
+        extra={"platform_thread_id": ticket.platform_thread_id, "template": message.template,
+               # the customer's last message on this channel: WhatsApp's 24-hour window (and Messenger's) runs from it
+               "last_inbound_at": previous.created_at.isoformat() if previous else None,
+               "reply_to": previous.external_id if previous else None},
     )
 
 
-async def _sending_account(session: AsyncSession, message: Message, ticket: Ticket) -> dict | None:
+async def _sending_account(session: AsyncSession, message: Message, ticket: Ticket, settings: Settings) -> dict | None:
     """What a `Sender` needs besides the message, so it never reads the database. Chat: the
-    conversation, and the mailbox when the reply goes by email (helpdesk/chat/conversations.py)."""
+    conversation, and the mailbox when the reply goes by email (helpdesk/chat/conversations.py);
+    social: the account with its token (helpdesk/social/accounts.py)."""
     if message.channel == "chat":
         account = await chat.sending_account(session, ticket, message)
         if account and account["by_email"]:
             account["email_account"] = await sending_mailbox(session, None)
             account["by_email"] = account["email_account"] is not None  # no mailbox: it waits in the chat
         return account
+    if message.channel in social_accounts.PLATFORMS:
+        return await social_accounts.sending_account(session, settings, message.channel,
+                                                     message.account or ticket.account)
     if message.channel != "email":
-        return None  # social accounts join here with their adapters
+        return None
     return await sending_mailbox(session, message.account or ticket.account)
 
 

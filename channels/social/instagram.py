@@ -1,0 +1,10 @@
+"""The instagram adapter: verify, parse, send (docs/social.md). Being written."""
+from __future__ import annotations
+
+from helpdesk.settings import Settings
+
+CHANNEL = "instagram"
+
+
+def install(settings: Settings) -> None:
+    """Register the parser, media fetcher, sender and webhook of instagram with the core."""
