@@ -5,10 +5,19 @@ It behaves like the platform as far as our adapters use it: it answers the docum
 errors, records every request (`Recorder.requests`), and fails on demand (`Recorder.fail_next`: a
 429 with Retry-After, a 500, a permanent error with the platform's error body).
 
-Each platform's module (`graph.py` for Messenger, Instagram and WhatsApp; `telegram.py`) gives:
-- `routes(recorder) -> list`: Litestar route handlers of its API, at the paths our senders call;
-- `inbound_body(...) -> bytes` and `signed_headers(body, secret) -> dict`: a webhook delivery as the
-  platform sends it (what `helpdesk simulate` posts and tests use).
+Each platform's module (`messenger.py` for Messenger and Instagram, `whatsapp.py`, `telegram.py`;
+`module_for(platform)`) gives:
+- `routes(recorder) -> list`: Litestar route handlers of its API, at the paths our senders call
+  (Graph API: `POST /me/messages` for Messenger and Instagram, `POST /{phone_number_id}/messages`,
+  `/{phone_number_id}/media`, `GET /{media_id}`, `/{waba_id}/message_templates` for WhatsApp;
+  Telegram: `/bot{token}/{method}`, `/file/bot{token}/{path}`); after each accepted send they call
+  `recorder.on_sent(platform, account_id, request_json, answer_json)` when it is set;
+- `inbound_body(platform, account_id, sender, text, *, name=None, message_id=None) -> bytes`: a
+  webhook delivery of a customer's text message as the platform sends it;
+- `signed_headers(platform, body, secret) -> dict`: the headers that authenticate it (Meta's
+  X-Hub-Signature-256 with the app secret; Telegram's secret token header);
+- `receipt_bodies(platform, account_id, request_json, answer_json) -> list[bytes]`: the webhook
+  deliveries the platform sends later about a message it accepted (delivered, read), [] if none.
 
 `simulator_app(recorder)` is the whole stand-in as an app; `running(recorder)` serves it on a free
 loopback port in a thread (tests); the demo mounts `simulator_router(recorder)` under `/demo/platforms`.
@@ -83,10 +92,17 @@ class Recorder:
             return [r for r in self.requests if r.method == "POST" and path_part in r.path]
 
 
-def simulator_router(recorder: Recorder, path: str = "/") -> Router:
-    from channels.social.simulator import graph, telegram
+def module_for(platform: str):
+    from channels.social.simulator import messenger, telegram, whatsapp
 
-    return Router(path=path, route_handlers=[*graph.routes(recorder), *telegram.routes(recorder)])
+    return {"messenger": messenger, "instagram": messenger, "whatsapp": whatsapp, "telegram": telegram}[platform]
+
+
+def simulator_router(recorder: Recorder, path: str = "/") -> Router:
+    from channels.social.simulator import messenger, telegram, whatsapp
+
+    return Router(path=path, route_handlers=[*messenger.routes(recorder), *whatsapp.routes(recorder),
+                                             *telegram.routes(recorder)])
 
 
 def simulator_app(recorder: Recorder) -> Litestar:
