@@ -25,13 +25,14 @@ from helpdesk.web.console.session import SessionController
 from helpdesk.web.console.sla_admin import SlaAdminController
 from helpdesk.web.console.sla_board import SlaBoardController
 from helpdesk.web.console.snooze import SnoozeController
+from helpdesk.web.console.social_admin import SocialAdminController
 from helpdesk.web.console.tickets import TicketController
 
 console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, DraftController, AttachmentController,
-                    CustomerController, SlaBoardController, AdminController, ChatAdminController, SlaAdminController,
-                    QuarantineController, LiveController, SnoozeController, NotificationController],
+                    CustomerController, SlaBoardController, AdminController, ChatAdminController, SocialAdminController,
+                    SlaAdminController, QuarantineController, LiveController, SnoozeController, NotificationController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
