@@ -9,13 +9,13 @@ from html import unescape
 from sqlalchemy import select
 
 from helpdesk import secrets
-from helpdesk.models import SocialAccount
+from helpdesk.models import CustomerIdentity, SocialAccount
 from helpdesk.social import accounts as social
 from tests.support.console import app, client, shop, sign_in  # noqa: F401
 
 WHATSAPP = {"name": "Shop WhatsApp", "external_id": "106540352242922", "access_token": "EAAG-whatsapp-token-1",
             "app_secret": "meta-app-secret-1", "verify_token": "verify-me-1",
-            "display_phone_number": "+49 30 1234567", "business_account_id": "102290129340398", "api_base_url": ""}
+            "display_phone_number": "+49 30 1234567", "waba_id": "102290129340398", "api_base_url": ""}
 
 
 async def test_admin_adds_a_whatsapp_number_and_the_list_shows_which_secrets_are_set_never_them(
@@ -31,7 +31,7 @@ async def test_admin_adds_a_whatsapp_number_and_the_list_shows_which_secrets_are
     form = await client.get("/console/admin/social/new/whatsapp")
     assert form.status_code == 200
     for field in ("name", "external_id", "access_token", "app_secret", "verify_token", "display_phone_number",
-                  "business_account_id", "api_base_url"):
+                  "waba_id", "api_base_url"):
         assert f'name="{field}"' in form.text
     telegram_form = (await client.get("/console/admin/social/new/telegram")).text
     assert 'name="app_secret"' not in telegram_form and "Bot token" in telegram_form
@@ -42,7 +42,7 @@ async def test_admin_adds_a_whatsapp_number_and_the_list_shows_which_secrets_are
     account = await session.scalar(select(SocialAccount).where(SocialAccount.platform == "whatsapp"))
     assert (account.external_id, account.name, account.options) == (
         "106540352242922", "Shop WhatsApp", {"display_phone_number": "+49 30 1234567",
-                                             "business_account_id": "102290129340398"})
+                                             "waba_id": "102290129340398"})
     assert secrets.decrypt(settings, account.app_secret) == "meta-app-secret-1"
     assert account.access_token != "EAAG-whatsapp-token-1"  # encrypted at rest
 
@@ -120,3 +120,22 @@ async def test_social_admin_needs_an_admin_and_a_csrf_token(client, sessions, se
     assert (await client.post(f"/console/admin/social/{made.id}/active", data={"active": "0"})).status_code == 403
     async with sessions() as s:
         assert (await s.get(SocialAccount, made.id)).active
+
+
+async def test_the_customer_panel_shows_social_profiles_with_the_platforms_name(client, session, settings, shop):
+    from helpdesk.inbound.ingest import ingest
+    from tests.factories import inbound
+
+    whatsapp = await ingest(session, inbound(channel="whatsapp", sender="+4915112345678", name="Ann on WhatsApp",
+                                             subject=None, account="106540352242922"), settings=settings)
+    session.add(CustomerIdentity(customer_id=whatsapp.customer_id, kind="telegram", value="987654321",
+                                 display_name="Ann T."))
+    await session.commit()
+    await sign_in(client, "agent")
+    page = (await client.get(f"/console/tickets/{whatsapp.ticket_id}")).text
+    panel = page[page.index('id="customer-identities"'):]
+    shown = {kind: re.sub(r"<[^>]+>", "", unescape(html)).strip() for kind, html in
+             re.findall(r'data-identity-kind="(\w+)">(.*?)</li>', panel[:panel.index("</ul>")], re.S)}
+    assert shown["whatsapp"] == "WhatsApp +49 1511 2345678"
+    assert shown["telegram"] == "Telegram Ann T."
+    assert 'title="Telegram id 987654321"' in panel  # the platform's id stays at hand

@@ -53,7 +53,7 @@ OPTIONS = {
     "messenger": (),
     "instagram": (Field("username", "Username", "shown to agents, without @"),),
     "whatsapp": (Field("display_phone_number", "Display number", "the number customers write to, +49 30 …"),
-                 Field("business_account_id", "WhatsApp Business Account id", "for message templates")),
+                 Field("waba_id", "WhatsApp Business Account id", "for message templates")),
     "telegram": (Field("username", "Bot username", "without @"),),
 }
 OPTION_NAMES = sorted({f.name for fields in OPTIONS.values() for f in fields})
@@ -71,7 +71,7 @@ class AccountForm:
     api_base_url: str = ""
     username: str = ""
     display_phone_number: str = ""
-    business_account_id: str = ""
+    waba_id: str = ""
 
     def options(self, platform: str) -> dict[str, str]:
         return {f.name: getattr(self, f.name).strip() for f in OPTIONS[platform]}
