@@ -125,7 +125,8 @@ class MetaMessaging:
         for attachment in message.get("attachments") or ():
             if not isinstance(attachment, dict):
                 continue
-            kind, payload = attachment.get("type"), attachment.get("payload") or {}
+            kind, payload = attachment.get("type"), attachment.get("payload")
+            payload = payload if isinstance(payload, dict) else {}
             if kind in _FILE_KINDS and payload.get("url"):
                 media.append(RemoteMedia(ref=str(payload["url"]), kind="sticker" if payload.get("sticker_id") else kind))
             elif kind in _SHARED_KINDS or payload.get("url"):
@@ -137,12 +138,8 @@ class MetaMessaging:
         if not lines and not media:
             lines.append("[An empty message]")
         mid = str(message.get("mid") or f"{page_id}:{psid}:{int(at.timestamp() * 1000)}")
-        return InboundMessage(
-            channel=self.channel, external_id=mid, sender=Identity(self.channel, psid, None), subject=None,
-            text="\n".join(lines), html=None, attachments=[],
-            thread_keys=ThreadKeys(in_reply_to=str(reply_to["mid"]) if reply_to.get("mid") else None,
-                                   platform_thread_id=f"{page_id}:{psid}"),
-            received_at=at, account=page_id, raw_ref=raw_ref, remote_media=tuple(media))
+        return self._inbound(page_id, psid, mid, "\n".join(lines), at, raw_ref, media=tuple(media),
+                             in_reply_to=str(reply_to["mid"]) if reply_to.get("mid") else None)
 
     def _postback(self, page_id: str, event: dict, at: datetime, raw_ref: str) -> InboundMessage:
         postback = event["postback"]
@@ -150,10 +147,16 @@ class MetaMessaging:
         # the title is what the customer saw on the button; 2016-era postbacks carry only the payload
         text = str(postback.get("title") or postback.get("payload") or "[Pressed a button]")
         mid = str(postback.get("mid") or f"postback:{page_id}:{psid}:{int(at.timestamp() * 1000)}")
+        return self._inbound(page_id, psid, mid, text, at, raw_ref)
+
+    def _inbound(self, page_id: str, psid: str, mid: str, text: str, at: datetime, raw_ref: str, *,
+                 media: tuple[RemoteMedia, ...] = (), in_reply_to: str | None = None) -> InboundMessage:
+        # no name: Meta's webhooks carry only the page-scoped id of the sender
         return InboundMessage(
             channel=self.channel, external_id=mid, sender=Identity(self.channel, psid, None), subject=None,
-            text=text, html=None, attachments=[], thread_keys=ThreadKeys(platform_thread_id=f"{page_id}:{psid}"),
-            received_at=at, account=page_id, raw_ref=raw_ref)
+            text=text, html=None, attachments=[],
+            thread_keys=ThreadKeys(in_reply_to=in_reply_to, platform_thread_id=f"{page_id}:{psid}"),
+            received_at=at, account=page_id, raw_ref=raw_ref, remote_media=media)
 
 
 def _events(payload: dict, account: str | None) -> Iterator[tuple[str, dict, datetime]]:
@@ -301,9 +304,9 @@ class MetaMessagingSender:
                     if not sent:
                         raise
                     # part of the reply reached the customer: trying again would send that part twice
-                    raise DeliveryError(f"{len(sent)} of {len(requests)} parts of this reply were delivered, "
-                                        f"then: {error}. The rest was not retried, so nothing is sent twice.",
-                                        retryable=False) from None
+                    raise DeliveryError(f"{len(sent)} of {len(requests)} parts of this reply went out, then: "
+                                        f"{error}. Not retried, so the customer does not get those parts twice: "
+                                        f"send what is missing as a new reply.", retryable=False) from None
         return sent[0]
 
     async def _post(self, client: httpx.AsyncClient, url: str, token: str, request: dict) -> str:
