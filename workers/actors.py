@@ -36,7 +36,8 @@ class DisposeEngines(Middleware):
 @dramatiq.actor(queue_name="outbox", max_retries=0)
 async def deliver_message(message_id: int) -> None:
     async with sessions()() as session:
-        await outbox.deliver(session, message_id, settings=current_settings())
+        # with the other chat replies that wait: a burst is delivered in batches (outbox.INSTANT_CHANNELS)
+        await outbox.deliver_batch(session, message_id, settings=current_settings(), batch=outbox.BATCH)
 
 
 # A webhook's body is stored before this is queued (helpdesk/web/public.py); what cannot be read is

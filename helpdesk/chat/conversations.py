@@ -362,24 +362,37 @@ async def sending_account(session: AsyncSession, ticket: Ticket, message: Messag
     """What the chat sender needs to deliver an agent's reply, so it never reads the database: the
     conversation, the message frame, and whether it goes by email (the visitor away for AWAY and an
     email known), then with the transcript so far."""
-    if ticket.channel != CHANNEL or not ticket.platform_thread_id:
-        return None
-    found = (await session.execute(
-        select(ChatConversation, ChatChannel.name).join(ChatChannel, ChatChannel.id == ChatConversation.channel_id)
-        .where(ChatConversation.public_id == ticket.platform_thread_id))).first()
-    if found is None:
-        return None
-    conversation, channel_name = found
-    by_email = conversation.email is not None and conversation.last_seen_at < utcnow() - AWAY
-    return {
-        "conversation": conversation.public_id,
-        "channel_name": channel_name,
-        "frame": message_frame(message),
-        "by_email": by_email,
-        "email": conversation.email,
-        "name": conversation.name,
-        "transcript": await transcript(session, conversation, before=message.id) if by_email else None,
-    }
+    return (await sending_accounts(session, [(ticket, message)])).get(message.id)
+
+
+async def sending_accounts(session: AsyncSession, replies: list[tuple[Ticket, Message]]) -> dict[int, dict]:
+    """`sending_account` of several replies (the outbox delivers chat replies in batches), keyed by
+    message id, with one query for all their conversations."""
+    threads = {ticket.platform_thread_id for ticket, _ in replies
+               if ticket.channel == CHANNEL and ticket.platform_thread_id}
+    if not threads:
+        return {}
+    found = {conversation.public_id: (conversation, channel_name) for conversation, channel_name in (
+        await session.execute(
+            select(ChatConversation, ChatChannel.name).join(ChatChannel, ChatChannel.id == ChatConversation.channel_id)
+            .where(ChatConversation.public_id.in_(threads)))).all()}
+    away_since = utcnow() - AWAY
+    accounts = {}
+    for ticket, message in replies:
+        if ticket.channel != CHANNEL or ticket.platform_thread_id not in found:
+            continue
+        conversation, channel_name = found[ticket.platform_thread_id]
+        by_email = conversation.email is not None and conversation.last_seen_at < away_since
+        accounts[message.id] = {
+            "conversation": conversation.public_id,
+            "channel_name": channel_name,
+            "frame": message_frame(message),
+            "by_email": by_email,
+            "email": conversation.email,
+            "name": conversation.name,
+            "transcript": await transcript(session, conversation, before=message.id) if by_email else None,
+        }
+    return accounts
 
 
 async def agent_read(session: AsyncSession, ticket: Ticket) -> None:
