@@ -315,3 +315,18 @@ async def test_the_simulator_tells_on_sent_which_page_sent_so_the_demo_can_post_
     assert (platform, account_id, answer) == ("messenger", PAGE, {"recipient_id": PSID,
                                                                   "message_id": sent.external_id})
     assert request_json["message"] == {"text": "Yes, we have 4 left."}
+
+
+async def test_a_file_refused_after_the_text_went_out_fails_without_sending_the_text_again(
+        client, session, settings, platform_api):
+    _, recorder = platform_api
+    inbound_id = (await customer_writes(client, session)).id
+    recorder.fail_next(500, {"error": {"message": "An unexpected error has occurred. Please retry your request later.",
+                                       "type": "OAuthException", "code": 2, "is_transient": True}},
+                       path="/me/messages#upload")
+    photo = OutAttachment("teapot.png", "image/png", b"\x89PNG teapot")
+    failed = await deliver(session, settings, (await reply(session, settings, inbound_id, attachments=[photo])).id)
+    assert failed.delivery_status == "failed"  # a retry would send the text a second time
+    assert failed.delivery_error.startswith("1 of 2 parts of this reply went out, then: Messenger Send API: "
+                                            "An unexpected error has occurred")
+    assert [bool(r.files) for r in recorder.sent("/me/messages")] == [False, True]

@@ -3,7 +3,8 @@ sends them (see the package docstring for what each platform module gives).
 
 - `POST /me/messages?access_token=...`: a JSON message or a multipart upload (`filedata`, with
   `recipient` and `message` as JSON form fields); answers `{"recipient_id", "message_id": "m_..."}`,
-  or Graph's OAuthException (code 190) without a token.
+  or Graph's OAuthException (code 190) without a token. A fault for path "/me/messages#upload"
+  fails uploads only (a file refused after the reply's text went out).
 - `GET /cdn/{media_id}`: the bytes of `recorder.media[media_id]`, standing in for the CDN links
   Messenger and Instagram put in a customer's attachments.
 
@@ -42,7 +43,8 @@ def routes(recorder: Recorder) -> list:
         entry = Recorded(method="POST", path=request.url.path, headers=dict(request.headers),
                          query=dict(request.query_params))
         sent: dict[str, Any] = {}
-        if request.headers.get("content-type", "").startswith("multipart/"):
+        upload = request.headers.get("content-type", "").startswith("multipart/")
+        if upload:
             form = await request.form()
             for name, value in form.multi_items():
                 if hasattr(value, "read"):
@@ -53,7 +55,7 @@ def routes(recorder: Recorder) -> list:
         else:
             entry.json = sent = await request.json()
         recorder.record(entry)
-        fault = recorder.take_fault(request.url.path)
+        fault = recorder.take_fault(request.url.path + ("#upload" if upload else ""))
         if fault is not None:
             return Response(fault.body, status_code=fault.status, headers=fault.headers)
         token = request.query_params.get("access_token")
