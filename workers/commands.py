@@ -82,15 +82,21 @@ def register(cli: click.Group) -> None:
             if demo:
                 from channels.email.sink import MailSink
                 from helpdesk.tools.demo import seed_demo
+                from helpdesk.tools.demo_social import DEMO_PLATFORMS_PATH
 
                 sink = MailSink(settings.data_dir / "demo-outbox")
                 sink.start()
                 stops.append(sink.stop)
-                login = run(seed_demo(settings, progress=True, mail_relay=(sink.host, sink.port)))
+                own = _own_url(host, port)
+                login = run(seed_demo(settings, progress=True, mail_relay=(sink.host, sink.port),
+                                      platforms_url=own + DEMO_PLATFORMS_PATH))
                 from channels.chat.widget.demo import demo_shop_router
+                from channels.social.demo import demo_platforms_router
                 from helpdesk.web.public import endpoints
 
-                endpoints.add_router(demo_shop_router())  # /demo/shop: the demo only, never a real installation
+                # the demo only, never a real installation: /demo/shop, and the social platforms' simulator
+                endpoints.add_router(demo_shop_router())
+                endpoints.add_router(demo_platforms_router(own))
             stops.append(start_background_services(settings, worker=in_process or not no_worker,
                                                    scheduler=in_process, listen=in_process))
             url = f"http://{host}:{port}"
@@ -103,6 +109,7 @@ def register(cli: click.Group) -> None:
             if sink:
                 console.print(f"Replies go to a local mail sink on {sink.host}:{sink.port}, not to the customers; "
                               f"each one is kept as an .eml file in {sink.folder.resolve()}", soft_wrap=True)
+                console.print(_simulate_hint(settings, _own_url(host, port)), soft_wrap=True, highlight=False)
             config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
             uvicorn.Server(config).run(sockets=[listening])
         finally:
@@ -158,6 +165,22 @@ def _bind(host: str, port: int) -> socket.socket:
         raise CliError(f"port {port} on {host} {reason}: stop what runs there or choose another port "
                        f"(helpdesk serve --port N, make demo PORT=N)") from None
     return listening
+
+
+def _own_url(host: str, port: int) -> str:
+    """Where this server answers itself (the demo's receipts, `helpdesk simulate`)."""
+    loopback = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}
+    return f"http://{loopback.get(host, f'[{host}]' if ':' in host else host)}:{port}"
+
+
+def _simulate_hint(settings: Settings, own: str) -> str:
+    """The demo's start-up line for social messages: a command to paste in another terminal."""
+    from helpdesk.tools.demo_social import DEMO_WHATSAPP_CUSTOMER
+
+    where = "" if settings.base_url == own else f"HELPDESK_BASE_URL={own} "
+    return (f"Message the shop on WhatsApp, Messenger, Instagram or Telegram from another terminal (the demo's "
+            f"accounts have known test secrets, docs/social.md), replies go to a local platform simulator:\n"
+            f"  {where}helpdesk simulate whatsapp --from {DEMO_WHATSAPP_CUSTOMER} --text \"Hello\"")
 
 
 def _raise_system_exit(*_) -> None:

@@ -23,6 +23,7 @@ from helpdesk.settings import Settings
 from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
 from helpdesk.tickets import outbox
+from helpdesk.tools import demo_social
 
 DEMO_LOGIN = ("admin@demo.test", "demo-password")
 DEMO_MAILBOX = "support@demo.test"  # the address the demo's email tickets came in at
@@ -67,7 +68,7 @@ def _identity_for(channel: str, index: int, email: str, phone: str) -> Identity:
         return Identity("whatsapp", phone)
     if channel == "chat":
         return Identity("chat", f"visitor-{index:04d}")
-    return Identity(channel, f"{channel}-user-{1000 + index}")
+    return Identity(channel, demo_social.demo_user_id(channel, index))
 
 
 def _demo_customer(sync_session, name: str, senders: list[Identity]) -> int:
@@ -127,9 +128,11 @@ async def send_demo_mail_through(session, host: str, port: int) -> None:
 
 
 async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 220,
-                    progress: bool = False, mail_relay: tuple[str, int] | None = None) -> tuple[str, str]:
+                    progress: bool = False, mail_relay: tuple[str, int] | None = None,
+                    platforms_url: str | None = None) -> tuple[str, str]:
     """Seed (or complete) the demo data set; returns the demo admin's (email, password).
-    With a `mail_relay` (host, port), the demo mailbox sends its replies through it."""
+    With a `mail_relay` (host, port), the demo mailbox sends its replies through it; the social
+    accounts send to the platform simulator at `platforms_url` (default: the demo server's own)."""
     rng = random.Random(42)
     sessions = db.sessions(settings)
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -137,6 +140,8 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
         async with sessions() as session:
             if mail_relay:
                 await send_demo_mail_through(session, *mail_relay)
+            await demo_social.seed_social_accounts(
+                session, settings, platforms_url or settings.base_url + demo_social.DEMO_PLATFORMS_PATH)
             team_id = await ensure_team(session, "Support")
             await session.commit()
             for email, name, role in AGENTS:
@@ -216,13 +221,16 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                     break
                 if turn % 2 == 0:
                     external_id = (f"<demo-{n}-{turn}@example.com>" if channel == "email" else f"demo-{n}-{turn}")
+                    social = demo_social.DEMO_ACCOUNTS.get(channel)  # the account it came in through
                     message = InboundMessage(
                         channel=channel, external_id=external_id, sender=sender,
                         subject=subject if channel == "email" else None,
                         text=(body.format(order=order) if turn == 0 else rng.choice(FOLLOW_UPS)), html=None,
-                        attachments=[], received_at=at, account=DEMO_MAILBOX if channel == "email" else None,
-                        thread_keys=ThreadKeys(in_reply_to=previous_id,
-                                               platform_thread_id=None if channel == "email" else f"demo-thread-{n}"))
+                        attachments=[], received_at=at,
+                        account=DEMO_MAILBOX if channel == "email" else social.external_id if social else None,
+                        thread_keys=ThreadKeys(in_reply_to=previous_id, platform_thread_id=(
+                            None if channel == "email" else demo_social.demo_thread(channel, sender.value) if social
+                            else f"demo-thread-{n}")))
                     async with sessions() as session:
                         result = await ingest(session, message, settings=settings)
                     last_ticket, previous_id = result.ticket_id, external_id
