@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.channel import DeliveryError
-from helpdesk.models import Message, Ticket
+from helpdesk.models import Message, Ticket, utcnow
 from helpdesk.settings import Settings
 from helpdesk.social import accounts
-from helpdesk.tickets.actions import TicketError
 
 WINDOW = timedelta(hours=24)
 WINDOW_PLATFORMS = frozenset({"whatsapp"})
@@ -53,6 +53,19 @@ class MessageTemplate:
     def as_message_template(self, values: Sequence[str]) -> dict:
         """What `Message.template` stores and the sender turns into the API's template object."""
         return {"name": self.name, "language": self.language, "parameters": list(values)}
+
+
+class TemplatesUnavailable(Exception):
+    """The templates could not be listed (no account, the platform refused): the message says why."""
+
+
+class TemplateInvalid(ValueError):
+    """A reply the form cannot send: an unknown template, a parameter left empty, free text outside the
+    window. `field`: the form field it is about (shown inline)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def count_parameters(body: str) -> int:
@@ -99,20 +112,41 @@ def reply_window(ticket: Ticket, messages: Sequence[Message], now: datetime) -> 
     return ReplyWindow(max(inbound, default=None), now)
 
 
+async def window_of(session: AsyncSession, ticket: Ticket) -> ReplyWindow | None:
+    """`reply_window` for a ticket whose messages are not loaded (the reply route)."""
+    if ticket.channel not in WINDOW_PLATFORMS:
+        return None
+    last = await session.scalar(select(func.max(Message.created_at)).where(
+        Message.ticket_id == ticket.id, Message.direction == "inbound", Message.channel == ticket.channel,
+        Message.auto_generated.is_(False)))
+    return ReplyWindow(last, utcnow())
+
+
+async def check_free_form(session: AsyncSession, ticket: Ticket) -> None:
+    """Refuse a free-form reply the platform would not deliver, before it is queued."""
+    window = await window_of(session, ticket)
+    if window is not None and window.closed:
+        raise TemplateInvalid(window_closed_message(window.closes_at or window.now)
+                              + ": choose one under “Send an approved template”", field="body")
+
+
+async def template_reply(session: AsyncSession, settings: Settings, ticket: Ticket, key: str,
+                         values: Sequence[str]) -> tuple[str, dict]:
+    """(the text the conversation shows, `Message.template`) for the template a form chose."""
+    try:
+        listed = await templates_for(session, settings, ticket)
+    except TemplatesUnavailable as error:
+        raise TemplateInvalid(f"the templates could not be listed: {error}", field="template") from None
+    template, values = choose(listed, key, values)
+    return template.render(values), template.as_message_template(values)
+
+
 # -- templates -----------------------------------------------------------------------------------
 
 # (the sending account as `accounts.sending_account` gives it) -> its approved templates; raises DeliveryError
 Lister = Callable[[dict], Awaitable[list[MessageTemplate]]]
 _listers: dict[str, Lister] = {}
 _cache: dict[tuple[str, int], tuple[float, list[MessageTemplate]]] = {}
-
-
-class TemplatesUnavailable(Exception):
-    """The templates could not be listed (no account, the platform refused): the message says why."""
-
-
-class TemplateInvalid(TicketError):
-    """A template reply the form cannot send (unknown template, a parameter left empty)."""
 
 
 def register_lister(platform: str, lister: Lister) -> None:
@@ -155,3 +189,18 @@ def choose(listed: Sequence[MessageTemplate], key: str, values: Sequence[str]) -
         raise TemplateInvalid(f"fill in parameter {', '.join('{{' + n + '}}' for n in missing)} of {template.name}",
                               field="template_params")
     return template, values
+
+
+async def picker(session: AsyncSession, settings: Settings, ticket: Ticket, key: str,
+                 values: Sequence[str]) -> dict:
+    """What the console's template picker shows: the list (or why there is none), the chosen
+    template with the parameters typed so far, and its preview."""
+    try:
+        listed = await templates_for(session, settings, ticket)
+    except TemplatesUnavailable as error:
+        return {"templates": [], "templates_error": str(error), "chosen": None, "params": [], "preview": ""}
+    chosen = next((t for t in listed if t.key == key), None)
+    params = ([v.strip() for v in values] + [""] * (chosen.parameters if chosen else 0))[:chosen.parameters] \
+        if chosen else []
+    return {"templates": listed, "templates_error": None, "chosen": chosen, "params": params,
+            "preview": chosen.render(params) if chosen else ""}

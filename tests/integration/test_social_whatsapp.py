@@ -24,6 +24,7 @@ from helpdesk.models import (
 from helpdesk.social.accounts import create_account, directory
 from helpdesk.tickets import outbox
 from helpdesk.web.public import PublicEndpoints
+from tests.integration.test_console_tickets import queued  # noqa: F401
 
 NUMBER = "106540352242922"  # our phone_number_id
 APP_SECRET = "wa-app-secret"
@@ -45,14 +46,6 @@ async def account(session, settings, platform):
                                api_base_url=url, options={"waba_id": "waba-1"})
     yield row
     directory.invalidate()
-
-
-@pytest.fixture
-def queued():
-    sent: list[int] = []
-    outbox.set_enqueuer(lambda message_id, delay: sent.append(message_id))
-    yield sent
-    outbox.set_enqueuer(None)
 
 
 @pytest.fixture

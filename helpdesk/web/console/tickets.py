@@ -25,9 +25,10 @@ from helpdesk.tickets import attachments
 from helpdesk.tickets import history
 from helpdesk.tickets import properties as ticket_properties
 from helpdesk.tickets.message_html import content_id_key, remote_images, sanitise
-from helpdesk.models import Agent, Attachment, Draft, Message, Ticket
+from helpdesk.models import Agent, Attachment, Draft, Message, Ticket, utcnow
 from helpdesk.models.base import MAX_BIGINT, parse_id
 from helpdesk.settings import Settings
+from helpdesk.social import templates as social_templates
 from helpdesk.staff import directory as staff
 from helpdesk.web.console.pages import (
     FORM, MULTIPART_FORM, form_rejected, fragment, go, is_htmx, queue_pane, remembered_queue, render,
@@ -47,6 +48,10 @@ class ReplyForm:
     send: str = ""  # the button pressed: "" (just send), or the status after sending (STATUS_AFTER_SEND)
     # UploadFile each; a file input with nothing chosen arrives as "" (msgspec cannot type that union)
     attachments: list[Any] = field(default_factory=list)
+    # WhatsApp's approved templates (console/_template_picker.html): "Send template" sends the chosen one
+    send_template: str = ""
+    template: str = ""  # MessageTemplate.key
+    template_params: list[str] = field(default_factory=list)
 
     async def files(self) -> list[OutAttachment]:
         out = []
@@ -202,6 +207,7 @@ async def workspace_context(db: AsyncSession, agent: Agent, ticket_id: int) -> d
         "canned": await canned_responses.list_responses(db),
         "reply": reply_box(await drafts.load(db, ticket_id, agent.id)),  # the agent's own draft, restored
         "chat_seen": chat.seen_reply(view.messages, conversation),
+        "reply_window": social_templates.reply_window(view.ticket, view.messages, utcnow()),  # WhatsApp's 24 hours
     }
 
 
@@ -249,13 +255,19 @@ class TicketController(Controller):
         try:
             files = await data.files()
             # the draft goes in the message's COMMIT; when nothing is sent there is no COMMIT and it stays
-            await drafts.discard(db, ticket.id, agent.id, commit=False)
+            if not (data.send_template and data.mode != "note"):  # a template leaves the text typed alone
+                await drafts.discard(db, ticket.id, agent.id, commit=False)
             if data.mode == "note":
                 await tickets.add_note(db, ticket, agent=agent, text=data.body, attachments=files, settings=settings)
+            elif data.send_template:
+                text, template = await social_templates.template_reply(db, settings, ticket, data.template,
+                                                                       data.template_params)
+                await outbox.queue_reply(db, ticket, settings=settings, text=text, agent=agent, template=template)
             else:
+                await social_templates.check_free_form(db, ticket)
                 await outbox.queue_reply(db, ticket, settings=settings, text=data.body, agent=agent, attachments=files,
                                          status_after=data.status_after)
-        except (outbox.NothingToSend, tickets.TicketError) as error:
+        except (outbox.NothingToSend, tickets.TicketError, social_templates.TemplateInvalid) as error:
             context = await workspace_context(db, agent, ticket_id)
             # what was sent back is newer than the saved draft: static/drafts.js saves it again
             context["reply"] = {"body": data.body, "mode": data.mode, "error": str(error), "unsaved": True}
@@ -266,6 +278,15 @@ class TicketController(Controller):
         context = await workspace_context(db, agent, ticket_id)
         context.update(await _counts(db, request, agent))
         return fragment("console/_ticket_update.html", context)
+
+    @get("/tickets/{ticket_id:int}/templates", name="ticket_templates")
+    async def templates(self, db: AsyncSession, agent: Agent, settings: Settings, ticket_id: int,
+                        template: str = "", template_params: list[str] | None = None) -> Template:
+        """The template picker of a WhatsApp reply box: the account's approved templates, the chosen one's
+        parameters and its preview; a platform error shows in its place."""
+        ticket = await _ticket(db, ticket_id)
+        return fragment("console/_template_picker.html", {"ticket": ticket, **await social_templates.picker(
+            db, settings, ticket, template, template_params or [])})
 
     @post("/tickets/{ticket_id:int}/canned", name="ticket_canned")
     async def canned(self, db: AsyncSession, agent: Agent, ticket_id: int,
