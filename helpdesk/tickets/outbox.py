@@ -201,8 +201,11 @@ async def deliver_batch(session: AsyncSession, message_id: int, *, settings: Set
     if not claimed:
         return {}
 
+    # populate_existing: a session that loaded these messages before the claim (the one that queued a
+    # reply) must see them as claimed, or a retry's "queued" would look unchanged and never be written
     messages = list(await session.scalars(select(Message).where(Message.id.in_(claimed))
-                                          .options(selectinload(Message.attachments)).order_by(Message.id)))
+                                          .options(selectinload(Message.attachments)).order_by(Message.id)
+                                          .execution_options(populate_existing=True)))
     messages.sort(key=lambda m: (m.channel not in INSTANT_CHANNELS, m.id))  # a slow SMTP send does not hold chat up
     loaded = await _Loaded.read(session, messages, settings)
     statuses: dict[int, str] = {}
