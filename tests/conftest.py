@@ -130,6 +130,18 @@ def settings(tmp_path, database_url) -> Settings:
                     mail_domain="support.example.test")
 
 
+@pytest.fixture(autouse=True)
+def _no_deferred_webhooks_left_over():
+    """A test that set up a worker (workers.actors.rebind) leaves the pipeline's deferrer pointing at its
+    stopped broker: webhooks in later tests would be accepted and never ingested. Reset after each test."""
+    yield
+    from helpdesk.inbound import pipeline
+    from helpdesk.social.accounts import directory
+
+    pipeline.set_deferrer(None)
+    directory.invalidate()
+
+
 @pytest.fixture
 async def engine(settings):
     engine = make_engine(settings)

@@ -1,6 +1,8 @@
 """Thin actors: each loads what it needs and calls a domain function. They take ids, never objects."""
 from __future__ import annotations
 
+import base64
+
 import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
@@ -40,11 +42,12 @@ async def deliver_message(message_id: int) -> None:
         await outbox.deliver_batch(session, message_id, settings=current_settings(), batch=outbox.BATCH)
 
 
-# A webhook's body is stored before this is queued (helpdesk/web/public.py); what cannot be read is
-# quarantined by the pipeline. Retried only when the database itself failed (nothing was recorded).
+# A verified webhook's body (base64: jobs are JSON), stored by `receive` before it is parsed; what cannot
+# be read is quarantined there. Retried only when the database itself failed (nothing was recorded).
 @dramatiq.actor(queue_name="inbound", max_retries=5, min_backoff=1000, max_backoff=60_000)
-async def ingest_webhook(channel: str, raw_ref: str, account: str | None) -> None:
-    await pipeline.receive_stored(sessions(), channel, [raw_ref], settings=current_settings(), account=account)
+async def ingest_webhook(channel: str, body: str, account: str | None) -> None:
+    await pipeline.receive(sessions(), channel, [base64.b64decode(body)], settings=current_settings(),
+                           account=account)
 
 
 @dramatiq.actor(queue_name="schedule", max_retries=0)
@@ -92,5 +95,5 @@ def rebind(broker: dramatiq.Broker) -> None:
     pipeline.set_deferrer(_defer_webhook)
 
 
-def _defer_webhook(channel: str, raw_ref: str, account: str | None) -> None:
-    ingest_webhook.send(channel, raw_ref, account)
+def _defer_webhook(channel: str, body: bytes, account: str | None) -> None:
+    ingest_webhook.send(channel, base64.b64encode(body).decode("ascii"), account)

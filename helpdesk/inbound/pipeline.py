@@ -40,8 +40,8 @@ class Parser(Protocol):
 
 _parsers: dict[str, Parser] = {}
 _media_fetchers: dict[str, MediaFetcher] = {}
-# (channel, raw_ref, account) -> None: hands a stored webhook body to a worker (workers/actors.py)
-Deferrer = Callable[[str, str, "str | None"], None]
+# (channel, raw body, account) -> None: hands a verified webhook body to a worker (workers/actors.py)
+Deferrer = Callable[[str, bytes, "str | None"], None]
 _deferrer: Deferrer | None = None
 
 
@@ -62,12 +62,15 @@ def can_defer() -> bool:
     return _deferrer is not None
 
 
-def defer(channel: str, raw_ref: str, account: str | None) -> None:
-    """Ingest a stored payload in a worker (`receive_stored`). Raises if it cannot be queued: the
-    webhook then fails (5xx) and the platform delivers it again."""
+def defer(channel: str, raw: bytes, account: str | None) -> None:
+    """Have a worker `receive` a verified payload: it stores the raw bytes first, as always, then
+    parses and ingests. The body travels in the job rather than as a file written in the request:
+    creating a content-addressed file (open, mkdir) cost ~0.85 ms of a webhook's answer, most of its
+    time (docs/social.md, "Intake"), and a job naming a file is lost with the broker just the same.
+    Raises if it cannot be queued: the webhook then fails (5xx) and the platform delivers it again."""
     if _deferrer is None:
         raise RuntimeError("no worker set-up to defer webhook payloads to")
-    _deferrer(channel, raw_ref, account)
+    _deferrer(channel, raw, account)
 
 
 def parser_for(channel: str) -> Parser:
@@ -136,20 +139,6 @@ async def receive(
     `prepare` lets an adapter adjust a parsed message with what only the database knows.
     """
     refs = [store_blob(settings.raw_dir, raw) for raw in raws]
-    return await _receive(sessions, channel, raws, refs, settings=settings, account=account, own=own,
-                          auto_ack=auto_ack, prepare=prepare)
-
-
-async def receive_stored(sessions: Sessions, channel: str, raw_refs: Sequence[str], *, settings: Settings,
-                         account: str | None) -> list[ReceiveOutcome]:
-    """`receive` for payloads stored already (a deferred webhook's body): what its job runs."""
-    raws = [read_blob(settings.raw_dir, raw_ref) for raw_ref in raw_refs]
-    return await _receive(sessions, channel, raws, list(raw_refs), settings=settings, account=account)
-
-
-async def _receive(sessions: Sessions, channel: str, raws: Sequence[bytes], refs: list[str], *, settings: Settings,
-                   account: str | None, own: frozenset[str] | None = None, auto_ack: bool | None = None,
-                   prepare: Prepare | None = None) -> list[ReceiveOutcome]:
     parse = parser_for(channel)
     updates: list[StatusUpdate] = []
     async with sessions() as session:

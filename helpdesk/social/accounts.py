@@ -191,21 +191,22 @@ class Directory:
     """The active accounts of each platform, decrypted, per process (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self._loaded: dict[str, tuple[float, list[AccountSecrets]]] = {}
+        self._loaded: dict[tuple[str, str], tuple[float, list[AccountSecrets]]] = {}  # (database, platform)
 
     def invalidate(self) -> None:
         self._loaded.clear()
 
     async def accounts(self, settings: Settings, platform: str) -> list[AccountSecrets]:
         now = time.monotonic()
-        cached = self._loaded.get(platform)
+        key = (settings.async_database_url, platform)
+        cached = self._loaded.get(key)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
         async with db.sessions(settings)() as session:
             rows = await session.scalars(select(SocialAccount).where(
                 SocialAccount.platform == platform, SocialAccount.active.is_(True)).order_by(SocialAccount.id))
             accounts = [secrets_of(row, settings) for row in rows]
-        self._loaded[platform] = (now, accounts)
+        self._loaded[key] = (now, accounts)
         return accounts
 
     async def account(self, settings: Settings, platform: str, external_id: str | None) -> AccountSecrets | None:

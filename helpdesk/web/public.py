@@ -7,8 +7,8 @@ inbound pipeline under the same channel name) and the registry mounts it at
 through the pipeline. These paths are CSRF-exempt (app.CSRF_EXEMPT): they carry no cookie session.
 
 A `deferred` webhook (every social platform: they retry or give up on slow answers) is answered as
-soon as its raw body is verified, checked and stored: a job (`pipeline.defer`) parses and ingests it
-in a worker. Without a worker set-up (a bare test app) it is ingested in the request.
+soon as its raw body is verified, checked and queued: a job (`pipeline.defer`) stores, parses and
+ingests it in a worker. Without a worker set-up (a bare test app) it is ingested in the request.
 """
 from __future__ import annotations
 
@@ -93,7 +93,11 @@ def _webhook_router(webhook: Webhook) -> Router:
                 return Response({"detail": f"malformed {webhook.platform} webhook: {error}",
                                  "quarantine_id": quarantine_id}, status_code=400)
         if webhook.deferred and pipeline.can_defer():
-            pipeline.defer(webhook.platform, store_blob(settings.raw_dir, body), account)
+            try:
+                pipeline.defer(webhook.platform, body, account)
+            except Exception:  # noqa: BLE001 - the broker is down: the platform delivers it again on a 5xx
+                log.exception("webhook %s (%s) could not be queued", webhook.platform, account)
+                return Response({"detail": "not accepted now: try again later"}, status_code=503)
             return Response({"accepted": True}, status_code=200)
         outcomes = await pipeline.receive(state.sessions, webhook.platform, [body], settings=settings,
                                           account=account)
