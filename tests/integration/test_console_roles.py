@@ -73,6 +73,12 @@ EXPECTED = {
     ("POST", "/console/admin/chat/{channel_id:int}"): "admin",
     ("POST", "/console/admin/chat/{channel_id:int}/rotate"): "admin",
     ("POST", "/console/admin/chat/{channel_id:int}/active"): "admin",
+    ("GET", "/console/admin/social"): "admin",
+    ("GET", "/console/admin/social/new/{platform:str}"): "admin",
+    ("POST", "/console/admin/social/new/{platform:str}"): "admin",
+    ("GET", "/console/admin/social/{account_id:int}"): "admin",
+    ("POST", "/console/admin/social/{account_id:int}"): "admin",
+    ("POST", "/console/admin/social/{account_id:int}/active"): "admin",
     ("GET", "/console/admin/sla"): "admin",
     ("GET", "/console/admin/sla/policies/new"): "admin",
     ("POST", "/console/admin/sla/policies"): "admin",
@@ -128,7 +134,7 @@ def test_every_console_route_is_in_the_matrix_with_its_guard(app):
 def fill(path: str, ids: dict[str, int]) -> str:
     for name, value in ids.items():
         path = path.replace("{" + name + ":int}", str(value))
-    return path.replace("{name:str}", "open").replace("{sha256:str}", "0" * 64)
+    return path.replace("{name:str}", "open").replace("{sha256:str}", "0" * 64).replace("{platform:str}", "whatsapp")
 
 
 @pytest.fixture
@@ -140,7 +146,7 @@ async def ids(shop, session):
     return {"ticket_id": shop.ticket_ids[0], "message_id": shop.message_ids[0], "customer_id": shop.customer_id,
             "attachment_id": attachment.id, "agent_id": 99999, "team_id": 99999, "mailbox_id": 99999,
             "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999,
-            "policy_id": 99999, "calendar_id": 99999}
+            "policy_id": 99999, "calendar_id": 99999, "account_id": 99999}
 
 
 async def call(client, method: str, url: str, token: str | None):
