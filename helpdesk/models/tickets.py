@@ -15,6 +15,8 @@ OPEN_STATUS_SQL = "tickets.status IN ('new', 'open', 'pending', 'on_hold')"
 ACTIVE_STATUS_SQL = "tickets.status IN ('new', 'open')"
 PRIORITIES = ("low", "normal", "high", "urgent")
 CHANNELS = ("email", "chat", "whatsapp", "messenger", "instagram", "telegram")  # where a ticket can come from
+CHANNEL_NAMES = {"email": "Email", "chat": "Chat", "whatsapp": "WhatsApp", "messenger": "Messenger",
+                 "instagram": "Instagram", "telegram": "Telegram"}  # as people write them
 DIRECTIONS = ("inbound", "outbound", "note")
 DELIVERY_STATUSES = ("queued", "sending", "sent", "failed")
 

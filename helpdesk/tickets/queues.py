@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from helpdesk.staff import directory as staff
 from helpdesk.models import OPEN_STATUSES, PRIORITIES, STATUSES, Agent, Customer, Message, Ticket, TicketTag, utcnow
 from helpdesk.models.base import MAX_ID
-from helpdesk.models.tickets import ACTIVE_STATUS_SQL, CHANNELS, OPEN_STATUS_SQL
+from helpdesk.models.tickets import ACTIVE_STATUS_SQL, CHANNEL_NAMES, CHANNELS, OPEN_STATUS_SQL
 
 PAGE_SIZE = 50
 ACTIVE_STATUSES = ("new", "open")  # clocks run: what "breaching soon" looks at
@@ -141,7 +141,7 @@ def queue_title(name: str, teams: dict[int, str]) -> str:
     if kind == "team" and value.isdigit() and int(value) in teams:
         return f"Team {teams[int(value)]}"
     if kind == "channel" and value in CHANNELS:
-        return f"{value.capitalize()}"
+        return CHANNEL_NAMES[value]
     raise UnknownQueue(f"there is no queue called {name!r}")
 
 
@@ -406,7 +406,7 @@ def _count_order(name: str) -> tuple:
 
 async def _queue_titles(session: AsyncSession) -> dict[str, str]:
     return {**FIXED_QUEUES, **{f"team:{team.id}": f"Team {team.name}" for team in await staff.teams(session)},
-            **{f"channel:{c}": c.capitalize() for c in CHANNELS}}
+            **{f"channel:{c}": CHANNEL_NAMES[c] for c in CHANNELS}}
 
 
 async def queue_nav(session: AsyncSession) -> list[QueueCount]:
