@@ -23,6 +23,9 @@ RECEIPT_DELAY = 1.0  # seconds after the send; each further receipt (read after 
 def demo_platforms_router(helpdesk_url: str) -> Router:
     """The simulator at /demo/platforms, answering the demo's senders and sending receipts to `helpdesk_url`."""
     recorder = Recorder(on_sent=lambda *sent: _receipts_later(helpdesk_url, *sent))
+    # httpx logs every request at INFO: each demo reply would print four lines (the send, the receipts
+    # the demo posts to itself), burying what the demo says; failures still show as warnings
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # the senders post like a platform's API is posted to: no console session, no CSRF token
     return Router(path=DEMO_PLATFORMS_PATH, route_handlers=[simulator_router(recorder)],
                   opt={"exclude_from_csrf": True}, include_in_schema=False)

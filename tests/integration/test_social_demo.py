@@ -67,6 +67,7 @@ def test_simulated_whatsapp_message_becomes_a_ticket_and_the_reply_comes_back_re
         stop(process, signal.SIGTERM)
     assert process.returncode == 0, log.read_text()
     assert "Traceback" not in log.read_text()
+    assert "HTTP Request" not in log.read_text()  # the demo's own traffic to its simulator stays quiet
 
 
 def _wait_for(probe, seconds: float = 30):
