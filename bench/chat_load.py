@@ -20,7 +20,11 @@ alone, no database); `--worker-process` (with `--via outbox`) runs
 instead of SQLite.
 
     .venv/bin/python -m bench.chat_load [--sockets 200] [--rate 200] [--seconds 20] [--via console|outbox]
-                                        [--postgres]
+                                        [--postgres] [--visitor-share 0.5] [--hello-rate 100]
+
+With `--visitor-share 0.5` the load is an exchange: half of `--rate` are agents' replies, half are
+visitors writing again into their open tickets at the same time (their send -> ack latency is the
+visitor-to-helpdesk direction).
 """
 from __future__ import annotations
 
@@ -137,6 +141,24 @@ class Visitors:
         while len(self.acks) < len(sent) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         return [(self.acks[m] - t) * 1000 for m, t in sent.items() if m in self.acks]
+
+    async def talk(self, rate: float, seconds: float) -> list[float]:
+        """Visitors whose ticket is open write again, `rate` a second for `seconds` (round robin, open
+        loop), while the agents answer: the other half of the exchange. Ack latencies in ms."""
+        sent: dict[str, float] = {}
+
+        async def one(n: int) -> None:
+            message_id = str(uuid.uuid4())
+            sent[message_id] = time.monotonic()
+            await self.sockets[(n * 7) % len(self.sockets)].send(
+                json.dumps({"type": "message", "id": message_id, "text": f"And another thing, number {n}"}))
+
+        await at_rate(one, rate, seconds)
+        deadline = time.monotonic() + 30
+        while any(m not in self.acks for m in sent) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        return [(self.acks[m] - t) * 1000 for m, t in sent.items() if m in self.acks] + \
+            [float("inf")] * sum(1 for m in sent if m not in self.acks)
 
     async def close(self) -> None:
         for reader in self.readers:
@@ -278,21 +300,26 @@ async def run(installation: Installation, url: str, pid: int, tokens: list[str],
     await visitors.open()
     print(f"{len(visitors.sockets)} sockets open in {time.monotonic() - started:.1f} s; "
           f"web process RSS {psutil.Process(pid).memory_info().rss / 2**20:.0f} MB (idle: {baseline / 2**20:.0f} MB)")
-    acks = await visitors.each_says_hello(args.rate)
-    print(f"visitor messages (one each, {args.rate:.0f}/s): ack {describe(acks)}")
+    hello_rate = args.hello_rate or args.rate
+    acks = await visitors.each_says_hello(hello_rate)
+    print(f"visitors' first messages (one each, opening its ticket, {hello_rate:.0f}/s): ack {describe(acks)}")
     if visitors.errors:
         print(f"  {len(visitors.errors)} error frames, e.g. {visitors.errors[0]}")
     tickets = ticket_ids(installation.settings)
+    agent_rate = args.rate * (1 - args.visitor_share)
+    talking = asyncio.create_task(visitors.talk(args.rate * args.visitor_share, args.seconds)) \
+        if args.visitor_share else None
     if args.via == "console":
         agent = signed_in(url, "bea@shop.test")
-        posted = await reply_at_rate(url, agent.cookies, tickets, args.rate, args.seconds)
+        posted = await reply_at_rate(url, agent.cookies, tickets, agent_rate, args.seconds)
     elif args.via == "outbox":
-        posted = await reply_through_outbox(installation.settings, tickets, args.rate, args.seconds)
+        posted = await reply_through_outbox(installation.settings, tickets, agent_rate, args.seconds)
     else:
         from helpdesk.chat.tokens import visitor_conversation
 
         public_ids = [visitor_conversation(installation.settings, t, channel_key="bench") for t in tokens]
-        posted = await publish_live(installation.settings, public_ids, args.rate, args.seconds)
+        posted = await publish_live(installation.settings, public_ids, agent_rate, args.seconds)
+    talked = await talking if talking else []
     posted_until = time.monotonic()
     deadline = posted_until + args.grace
     while len(visitors.received) < len(posted) and time.monotonic() < deadline:
@@ -309,6 +336,11 @@ async def run(installation: Installation, url: str, pid: int, tokens: list[str],
           f"{waiting} (after {args.grace:.0f} s of grace)")
     start = {"console": "POST", "outbox": "queue_reply", "live": "publish"}[args.via]
     print(f"  {start} -> visitor's socket: {describe(latencies)}")
+    if talked:
+        print(f"visitors' messages meanwhile: {len(talked)} at {args.rate * args.visitor_share:.0f}/s into their open "
+              f"tickets; send -> ack (stored, on the agents' live channel): {describe(talked)}")
+        print(f"  both directions together ({len(talked) + len(latencies)} messages, "
+              f"{(len(talked) + len(latencies)) / args.seconds:.0f}/s): {describe(talked + latencies)}")
     print(f"web process RSS: max {max(rss) / 2**20:.0f} MB, at the end {rss[-1] / 2**20:.0f} MB; "
           f"sockets the server closed: {visitors.closed_early}")
     await visitors.close()
@@ -324,6 +356,11 @@ def main() -> None:
                         help="console: POST the reply route; outbox: queue_reply here, the web process's worker "
                              "delivers (Redis broker, --broker); live: publish the frames on the conversations' "
                              "live channels (the web process's socket side alone)")
+    parser.add_argument("--visitor-share", type=float, default=0.0,
+                        help="part of --rate written by visitors into their open tickets while the agents answer "
+                             "(0.5: an exchange, half each way)")
+    parser.add_argument("--hello-rate", type=float, default=0,
+                        help="visitors' first messages a second (they open the tickets; default: --rate)")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--worker-process", action="store_true",
                         help="with --via outbox: serve --no-worker and a `helpdesk worker` process deliver")
