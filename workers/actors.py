@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.email import imap
 from helpdesk import db
 from helpdesk.inbound import pipeline
+from helpdesk.social import accounts as social_accounts
 from helpdesk.sla import sweep as sla_sweep
 from helpdesk.tickets import outbox, snooze
 from workers.context import current_settings
@@ -48,6 +49,8 @@ async def deliver_message(message_id: int) -> None:
 async def ingest_webhook(channel: str, body: str, account: str | None) -> None:
     await pipeline.receive(sessions(), channel, [base64.b64decode(body)], settings=current_settings(),
                            account=account)
+    async with sessions()() as session:
+        await social_accounts.webhook_seen(session, channel, account)
 
 
 @dramatiq.actor(queue_name="schedule", max_retries=0)

@@ -15,7 +15,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk import db, secrets
@@ -185,6 +187,19 @@ async def sending_account(session: AsyncSession, settings: Settings, platform: s
     if row is None or not row.active:
         return None
     return secrets_of(row, settings).as_sending_account()
+
+
+async def webhook_seen(session: AsyncSession, platform: str, external_id: str | None) -> None:
+    """Note that the account's webhook works (the admin screen's "last webhook"): written at most
+    once a minute per account, so a busy webhook costs no write per delivery."""
+    if not external_id:
+        return
+    now = utcnow()
+    await session.execute(update(SocialAccount).where(
+        SocialAccount.platform == platform, SocialAccount.external_id == external_id,
+        or_(SocialAccount.last_webhook_at.is_(None), SocialAccount.last_webhook_at < now - timedelta(minutes=1)),
+    ).values(last_webhook_at=now).execution_options(synchronize_session=False))
+    await session.commit()
 
 
 class Directory:

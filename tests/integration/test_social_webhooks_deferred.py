@@ -15,7 +15,7 @@ from channels.social.simulator import module_for
 from helpdesk.app import create_app
 from helpdesk.files import read_blob
 from helpdesk.inbound import pipeline
-from helpdesk.models import CustomerIdentity, Message, Ticket
+from helpdesk.models import CustomerIdentity, Message, SocialAccount, Ticket
 from helpdesk.social.accounts import create_account
 
 SECRET = "deferred-app-secret"
@@ -85,6 +85,10 @@ async def test_a_webhook_is_answered_at_once_and_ingested_by_the_worker(worker, 
         assert await wait_for_messages(session, "wamid.deferred2")
         assert await session.scalar(select(func.count()).select_from(Message)
                                     .where(Message.external_id == "wamid.deferred1")) == 1
+
+        account = await session.scalar(select(SocialAccount).where(SocialAccount.external_id == NUMBER_ID))
+        await session.refresh(account)
+        assert account.last_webhook_at is not None  # the admin screen's "last webhook"
 
         refused = await client.post("/webhooks/whatsapp", content=body,
                                     headers={**whatsapp.signed_headers("whatsapp", body, "not-the-secret"),
