@@ -4,7 +4,17 @@ from helpdesk.models.agents import ROLES, Agent, Team
 from helpdesk.models.audit import AuditEvent, Notification, QuarantinedMessage
 from helpdesk.models.base import Base, utcnow
 from helpdesk.models.chat import ChatChannel, ChatConversation
-from helpdesk.models.customers import Customer, CustomerIdentity, Order, OrderItem, Organization, OrganizationDomain
+from helpdesk.models.customers import (
+    Customer,
+    CustomerIdentity,
+    DuplicateDismissal,
+    IdentityConflict,
+    Order,
+    OrderItem,
+    Organization,
+    OrganizationDomain,
+)
+from helpdesk.models.integrations import ApiToken, Shop, WebhookDelivery, WebhookEndpoint
 from helpdesk.models.sla import SLA_EVENT_KINDS, SLA_TARGETS, BusinessCalendar, SlaEvent, SlaPolicy
 from helpdesk.models.tickets import (
     OPEN_STATUSES,
@@ -20,6 +30,7 @@ from helpdesk.models.tickets import (
 )
 
 __all__ = [
+    "ApiToken", "DuplicateDismissal", "IdentityConflict", "Shop", "WebhookDelivery", "WebhookEndpoint",
     "Agent", "Attachment", "AuditEvent", "Base", "BusinessCalendar", "CannedResponse", "ChatChannel",
     "ChatConversation", "Customer",
     "CustomerIdentity", "Draft", "Mailbox", "Message", "Notification", "OPEN_STATUSES", "Order", "OrderItem", "Organization",

@@ -39,6 +39,9 @@ class Customer(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # A merged customer stays as a tombstone pointing at the survivor, so old links resolve.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # custom attributes, typed: {"plan": {"type": "text", "value": "gold"}, "vip_since": {"type": "date", ...}}
+    attributes: Mapped[dict | None]
+    erased_at: Mapped[datetime | None]  # GDPR erasure: personal data anonymised, the record kept
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -62,6 +65,37 @@ class CustomerIdentity(Base):
     customer: Mapped[Customer] = relationship(back_populates="identities")
 
 
+class IdentityConflict(Base):
+    """An identity that one source says belongs to one customer while another customer holds it
+    (an order's email already on someone else, an API call adding a phone another customer has):
+    flagged for an agent to decide, never merged on its own."""
+
+    __tablename__ = "identity_conflicts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(String(320))
+    holder_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)  # who has the identity
+    claimant_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)  # who it was claimed for
+    source: Mapped[str] = mapped_column(String(50))  # api, shopify, csv, ...
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+
+
+class DuplicateDismissal(Base):
+    """Two customers an agent said are not the same person: no longer suggested as duplicates."""
+
+    __tablename__ = "duplicate_dismissals"
+    __table_args__ = (UniqueConstraint("customer_id", "other_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))  # the lower id of the two
+    other_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -78,6 +112,7 @@ class Order(Base):
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     placed_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]  # as the source last changed it: an older update never overwrites a newer
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
@@ -88,6 +123,7 @@ class OrderItem(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str | None] = mapped_column(String(100))  # the source's line item id
     sku: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(300))
     quantity: Mapped[int] = mapped_column(default=1)
