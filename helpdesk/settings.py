@@ -26,6 +26,8 @@ class Settings:
     # these at a local server that behaves like the platform (channels/social/simulator/)
     meta_api_url: str = "https://graph.facebook.com/v21.0"
     telegram_api_url: str = "https://api.telegram.org"
+    # free-mail domains an organization may not claim; None: helpdesk.customers.organizations.FREEMAIL_DOMAINS
+    freemail_domains: tuple[str, ...] | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -102,4 +104,5 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         metrics_token=env.get("HELPDESK_METRICS_TOKEN") or None,
         meta_api_url=env.get("HELPDESK_META_API_URL", Settings.meta_api_url).rstrip("/"),
         telegram_api_url=env.get("HELPDESK_TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
+        freemail_domains=tuple(env["HELPDESK_FREEMAIL_DOMAINS"].split(",")) if "HELPDESK_FREEMAIL_DOMAINS" in env else None,
     )
