@@ -26,6 +26,7 @@ EXPECTED = {
     ("GET", "/console/tickets/{ticket_id:int}/properties"): "agent",
     ("GET", "/console/tickets/{ticket_id:int}/sla-clocks"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/reply"): "agent",
+    ("GET", "/console/tickets/{ticket_id:int}/templates"): "agent",  # WhatsApp templates for the reply box
     ("POST", "/console/tickets/{ticket_id:int}/canned"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/properties"): "agent",
     ("POST", "/console/tickets/{ticket_id:int}/merge"): "agent",
