@@ -1,0 +1,212 @@
+"""Duplicate suggestions: customers that are probably one person, for an agent to merge or dismiss.
+
+The rules (each found by grouping on a normalised key in SQL, never by reading every customer):
+- the same phone number (E.164) as a phone, WhatsApp or SMS identity on both;
+- the same name (case and spaces ignored) in the same organization;
+- emails that differ only in case, in a +tag, or in dots of the local part at providers that
+  ignore them (Gmail). A +tag is often a separate mailbox on purpose: suggested, never folded.
+Merged tombstones, erased customers and pairs an agent dismissed are never suggested. Nothing
+here merges: a suggestion is one click from the side-by-side confirmation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from helpdesk.customers.identities import PHONE_KINDS
+from helpdesk.models import AuditEvent, Customer, CustomerIdentity, DuplicateDismissal, Organization
+
+LIMIT = 200  # per rule: a page an agent works through, not a report
+DOTLESS_PROVIDERS = ("gmail.com", "googlemail.com")  # Gmail ignores dots in the local part
+
+
+class _position(FunctionElement):
+    """Where `needle` first occurs in `text` (1-based, 0 if nowhere): `strpos` on PostgreSQL, `instr` on SQLite."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(_position)
+def _position_default(element, compiler, **kw):
+    text, needle = list(element.clauses)
+    return f"strpos({compiler.process(text, **kw)}, {compiler.process(needle, **kw)})"
+
+
+@compiles(_position, "sqlite")
+def _position_sqlite(element, compiler, **kw):
+    text, needle = list(element.clauses)
+    return f"instr({compiler.process(text, **kw)}, {compiler.process(needle, **kw)})"
+
+
+def email_key_sql(value):
+    """The SQL twin of `email_key`: lower-cased, +tag dropped, Gmail's dots dropped."""
+    lowered = func.lower(value)
+    at = _position(lowered, literal("@"))
+    local = func.substr(lowered, 1, at - 1)
+    domain = func.substr(lowered, at + 1)
+    plus = _position(local, literal("+"))
+    base = func.coalesce(func.nullif(func.substr(local, 1, func.nullif(plus, 0) - 1), ""), local)
+    joined = base.op("||")(literal("@")).op("||")(domain)
+    dotless = func.replace(base, ".", "").op("||")(literal("@gmail.com"))
+    return case((domain.in_(DOTLESS_PROVIDERS), dotless), else_=joined)
+
+
+def email_key(address: str) -> str:
+    """The address two spellings of one mailbox share: `Ann.Cook+shop@GoogleMail.com` -> `anncook@gmail.com`."""
+    local, _, domain = address.lower().rpartition("@")
+    base = local.split("+", 1)[0] or local
+    if domain in DOTLESS_PROVIDERS:
+        return base.replace(".", "") + "@gmail.com"
+    return f"{base}@{domain}"
+
+
+def email_difference(a: str, b: str) -> str:
+    """How two addresses with one key differ, in the words an agent checks them by."""
+    ways = []
+    if a != b and a.lower() == b.lower():
+        ways.append("case")
+    local_a, local_b = (x.lower().rpartition("@")[0] for x in (a, b))
+    if ("+" in local_a) != ("+" in local_b) or local_a.split("+", 1)[1:] != local_b.split("+", 1)[1:]:
+        ways.append("a +tag")
+    if local_a.split("+", 1)[0].replace(".", "") == local_b.split("+", 1)[0].replace(".", "") \
+            and local_a.split("+", 1)[0] != local_b.split("+", 1)[0]:
+        ways.append("dots")
+    if a.lower().rpartition("@")[2] != b.lower().rpartition("@")[2]:
+        ways.append("gmail/googlemail")
+    return " and ".join(ways) or "spelling"
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    """Enough of a customer to tell them apart in a list."""
+
+    id: int
+    name: str | None
+    organization: str | None
+    identities: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Suggestion:
+    """Two customers (lower id first) and every reason they look like one person."""
+
+    customer: CustomerCard
+    other: CustomerCard
+    reasons: list[str] = field(default_factory=list)
+
+
+def _live(customer_id):
+    """A customer that can be suggested: not merged away, not erased."""
+    return exists().where(Customer.id == customer_id, Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+
+
+def _not_dismissed(low, high):
+    return ~exists().where(DuplicateDismissal.customer_id == low, DuplicateDismissal.other_id == high)
+
+
+async def _same_phone(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
+    ci = CustomerIdentity
+    phones = select(ci.customer_id, ci.value).where(ci.kind.in_(PHONE_KINDS), _live(ci.customer_id))
+    if customer_id is not None:
+        own = select(ci.value).where(ci.customer_id == customer_id, ci.kind.in_(PHONE_KINDS))
+        phones = phones.where(ci.value.in_(own))
+    phones = phones.cte("phones")
+    shared = select(phones.c.value).group_by(phones.c.value).having(func.count(phones.c.customer_id.distinct()) > 1)
+    a, b = phones.alias("a"), phones.alias("b")
+    rows = await session.execute(
+        select(a.c.customer_id, b.c.customer_id, a.c.value).distinct()
+        .where(a.c.value == b.c.value, a.c.customer_id < b.c.customer_id, a.c.value.in_(shared),
+               _not_dismissed(a.c.customer_id, b.c.customer_id))
+        .order_by(b.c.customer_id.desc(), a.c.customer_id).limit(LIMIT)
+    )
+    return [(low, high, f"same phone {value}") for low, high, value in rows]
+
+
+async def _same_name_and_organization(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
+    name_key = func.replace(func.lower(func.trim(Customer.name)), " ", "")
+    named = select(Customer.id, Customer.organization_id, name_key.label("key"), Customer.name).where(
+        Customer.name.is_not(None), Customer.organization_id.is_not(None),
+        Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+    if customer_id is not None:
+        named = named.where(Customer.organization_id == select(Customer.organization_id)
+                            .where(Customer.id == customer_id).scalar_subquery())
+    named = named.cte("named")
+    a, b = named.alias("a"), named.alias("b")
+    rows = await session.execute(
+        select(a.c.id, b.c.id, a.c.name, Organization.name)
+        .join(b, and_(a.c.organization_id == b.c.organization_id, a.c.key == b.c.key, a.c.id < b.c.id))
+        .join(Organization, Organization.id == a.c.organization_id)
+        .where(a.c.key != "", _not_dismissed(a.c.id, b.c.id),
+               *([or_(a.c.id == customer_id, b.c.id == customer_id)] if customer_id is not None else []))
+        .order_by(b.c.id.desc(), a.c.id).limit(LIMIT)
+    )
+    return [(low, high, f"same name {name} at {organization}") for low, high, name, organization in rows]
+
+
+async def _similar_email(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
+    ci = CustomerIdentity
+    keyed = (select(ci.customer_id, ci.value, email_key_sql(ci.value).label("key"))
+             .where(ci.kind == "email", _live(ci.customer_id)).cte("keyed"))
+    shared = select(keyed.c.key).group_by(keyed.c.key).having(func.count(keyed.c.customer_id.distinct()) > 1)
+    if customer_id is not None:
+        shared = shared.where(keyed.c.key.in_(select(keyed.c.key).where(keyed.c.customer_id == customer_id)))
+    a, b = keyed.alias("a"), keyed.alias("b")
+    rows = await session.execute(
+        select(a.c.customer_id, b.c.customer_id, a.c.value, b.c.value)
+        .where(a.c.key == b.c.key, a.c.customer_id < b.c.customer_id, a.c.key.in_(shared),
+               _not_dismissed(a.c.customer_id, b.c.customer_id))
+        .order_by(b.c.customer_id.desc(), a.c.customer_id).limit(LIMIT)
+    )
+    return [(low, high, f"emails {va} and {vb} differ only in {email_difference(va, vb)}") for low, high, va, vb in rows]
+
+
+RULES = (_same_phone, _same_name_and_organization, _similar_email)
+
+
+async def suggestions(session: AsyncSession, *, customer_id: int | None = None) -> list[Suggestion]:
+    """Every open duplicate suggestion (newest customers first), or only those of one customer."""
+    reasons: dict[tuple[int, int], list[str]] = {}
+    for rule in RULES:
+        for low, high, reason in await rule(session, customer_id):
+            if reason not in reasons.setdefault((low, high), []):
+                reasons[(low, high)].append(reason)
+    cards = await customer_cards(session, {i for pair in reasons for i in pair})
+    found = [Suggestion(cards[low], cards[high], why) for (low, high), why in reasons.items()]
+    found.sort(key=lambda s: (-s.other.id, s.customer.id))
+    return found
+
+
+async def customer_cards(session: AsyncSession, ids: set[int]) -> dict[int, CustomerCard]:
+    """Name, organization and identities of these customers, in two queries."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Customer.id, Customer.name, Organization.name)
+        .outerjoin(Organization, Organization.id == Customer.organization_id).where(Customer.id.in_(ids))
+    )
+    identities: dict[int, list[tuple[str, str]]] = {}
+    for owner, kind, value in await session.execute(
+            select(CustomerIdentity.customer_id, CustomerIdentity.kind, CustomerIdentity.value)
+            .where(CustomerIdentity.customer_id.in_(ids)).order_by(CustomerIdentity.id)):
+        identities.setdefault(owner, []).append((kind, value))
+    return {cid: CustomerCard(cid, name, org, tuple(identities.get(cid, ()))) for cid, name, org in rows}
+
+
+async def dismiss(session: AsyncSession, customer_id: int, other_id: int, *, agent_id: int | None) -> None:
+    """Record that two customers are not the same person: they are not suggested again."""
+    low, high = sorted((customer_id, other_id))
+    if low == high:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    await session.execute(insert(DuplicateDismissal).values(customer_id=low, other_id=high, agent_id=agent_id)
+                          .on_conflict_do_nothing(index_elements=["customer_id", "other_id"]))
+    session.add(AuditEvent(agent_id=agent_id, action="customer.not_duplicate", object_type="customer",
+                           object_id=low, data={"other": high}))
+    await session.commit()
