@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Iterable
 
 from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.models import (
@@ -132,7 +133,11 @@ async def add_domain(session: AsyncSession, organization: Organization, domain: 
     )
     session.add(AuditEvent(agent_id=agent_id, action="organization.domain_add", object_type="organization",
                            object_id=organization.id, data={"domain": domain, "linked": linked.rowcount}))
-    await session.commit()
+    try:
+        await session.commit()
+    except IntegrityError:  # another lead added the same domain a moment ago
+        await session.rollback()
+        raise OrganizationError(f"{domain} already belongs to another organization", field="domain") from None
     return linked.rowcount
 
 

@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 from litestar_htmx import HTMXRequest, HTMXTemplate, HXLocation
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.customers.attributes import attributes_of
 from helpdesk.social import profiles
 from helpdesk.tickets import attachments, drafts, queues
 
@@ -151,4 +152,5 @@ def register_template_helpers(engine) -> None:
     """Filters the console templates use; passed to the app's TemplateConfig."""
     engine.engine.filters.update(when=_when, ago=_ago, exact=_exact, money=_money, iso=_iso,
                                  filesize=attachments.human_size, attachment_kind=attachments.kind,
-                                 platform_name=profiles.platform_name, profile_handle=profiles.profile_handle)
+                                 platform_name=profiles.platform_name, profile_handle=profiles.profile_handle,
+                                 customer_attributes=attributes_of)

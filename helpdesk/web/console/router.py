@@ -14,11 +14,13 @@ from helpdesk.web.auth import current_agent, same_origin, signed_in
 from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.attachments import AttachmentController
 from helpdesk.web.console.chat_admin import ChatAdminController
+from helpdesk.web.console.customer_attributes import CustomerAttributeController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
 from helpdesk.web.console.drafts import DraftController
 from helpdesk.web.console.live import LiveController
 from helpdesk.web.console.notifications import NotificationController
+from helpdesk.web.console.organizations import OrganizationController
 from helpdesk.web.console.quarantine import QuarantineController
 from helpdesk.web.console.queues import QueueController
 from helpdesk.web.console.session import SessionController
@@ -32,7 +34,8 @@ console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, DraftController, AttachmentController,
                     CustomerController, SlaBoardController, AdminController, ChatAdminController, SocialAdminController,
-                    SlaAdminController, QuarantineController, LiveController, SnoozeController, NotificationController],
+                    SlaAdminController, QuarantineController, LiveController, SnoozeController, NotificationController,
+                    OrganizationController, CustomerAttributeController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
