@@ -362,7 +362,7 @@ async def erase_customer(session: AsyncSession, settings: Settings, customer_id:
     message_ids, touched_tickets = await _message_ids(session, subject)
     await _erase_messages(session, message_ids, erasure)
     await _erase_tickets(session, subject)
-    await _erase_participants(session, subject)
+    await _erase_participants(session, subject, erasure._raws)
     await _erase_people(session, subject, erasure)
     erasure.webhook_deliveries = await _erase_webhook_deliveries(session, needles)
     await _plan_file_removal(session, erasure)
@@ -449,9 +449,9 @@ async def _erase_tickets(session: AsyncSession, subject: Subject) -> None:
         await session.execute(delete(Notification).where(Notification.ticket_id.in_(part)))
 
 
-async def _erase_participants(session: AsyncSession, subject: Subject) -> None:
-    """The person as a Cc of other customers' tickets: the participant rows go, and the Cc lists of
-    those tickets' messages lose their entries."""
+async def _erase_participants(session: AsyncSession, subject: Subject, raws: set[str]) -> None:
+    """The person as a Cc of other customers' tickets: the participant rows go, the Cc lists of
+    those tickets' messages lose their entries, and those messages' raw payloads join `raws`."""
     values = {value for _, value in subject.identities}
     for part in _chunks(subject.identities):
         tickets = list(await session.scalars(select(TicketParticipant.ticket_id).where(
@@ -464,6 +464,8 @@ async def _erase_participants(session: AsyncSession, subject: Subject) -> None:
                 kept = [cc for cc in message.cc or [] if cc.get("value") not in values]
                 if len(kept) != len(message.cc or []):
                     message.cc = kept or None
+                    if message.raw_ref:  # the raw mail names them in its Cc header: it goes too
+                        raws.add(message.raw_ref)
     await session.flush()
 
 
