@@ -48,7 +48,6 @@ from helpdesk.models import (
     utcnow,
 )
 from helpdesk.settings import Settings
-from helpdesk.tickets.search import defer_documents, refresh_documents
 
 log = logging.getLogger(__name__)
 
@@ -355,19 +354,18 @@ async def erase_customer(session: AsyncSession, settings: Settings, customer_id:
     needles = await _needles(session, subject)
     connection = await session.connection()
     sqlite = connection.dialect.name == "sqlite"
-    deferred = await connection.run_sync(defer_documents)
     if sqlite:
         # freed pages are zeroed, so deleted names and texts do not linger in the database file
         await session.execute(_SECURE_DELETE_ON)
-    message_ids, touched_tickets = await _message_ids(session, subject)
+    message_ids = await _message_ids(session, subject)
+    # the search documents follow by themselves: migration 0003's triggers rebuild a ticket's
+    # document when its subject, a message's text, the customer's name or an identity changes
     await _erase_messages(session, message_ids, erasure)
     await _erase_tickets(session, subject)
     await _erase_participants(session, subject, erasure._raws)
     await _erase_people(session, subject, erasure)
     erasure.webhook_deliveries = await _erase_webhook_deliveries(session, needles)
     await _plan_file_removal(session, erasure)
-    if deferred:
-        await connection.run_sync(refresh_documents, touched_tickets)
     session.add(AuditEvent(agent_id=agent_id, action="customer.erase", object_type="customer",
                            object_id=subject.customer_id, data=erasure.counts()))
     await session.commit()
@@ -392,15 +390,12 @@ async def _needles(session: AsyncSession, subject: Subject) -> list[str]:
     return sorted({n for n in [*names, *display, *values] if n and len(n) >= 3})
 
 
-async def _message_ids(session: AsyncSession, subject: Subject) -> tuple[list[int], list[int]]:
-    """Every message of the customer's tickets and theirs elsewhere; and the tickets they are in."""
+async def _message_ids(session: AsyncSession, subject: Subject) -> list[int]:
+    """Every message of the customer's tickets, and theirs in other tickets."""
     mine: list[int] = []
     for part in _chunks(subject.ticket_ids):
         mine += await session.scalars(select(Message.id).where(Message.ticket_id.in_(part)))
-    tickets = set(subject.ticket_ids)
-    for part in _chunks(subject.foreign_message_ids):
-        tickets |= set(await session.scalars(select(Message.ticket_id).where(Message.id.in_(part))))
-    return sorted(set(mine) | set(subject.foreign_message_ids)), sorted(tickets)
+    return sorted(set(mine) | set(subject.foreign_message_ids))
 
 
 async def _erase_messages(session: AsyncSession, ids: list[int], erasure: Erasure) -> None:
