@@ -49,6 +49,14 @@ EXPECTED = {
     ("GET", "/console/customers/{customer_id:int}/panel"): "agent",
     ("GET", "/console/customers/{customer_id:int}/orders"): "agent",
     ("POST", "/console/customers/{customer_id:int}/merge"): "lead",
+    ("POST", "/console/customers/{customer_id:int}/attributes"): "agent",
+    ("POST", "/console/customers/{customer_id:int}/attributes/remove"): "agent",
+    ("GET", "/console/organizations"): "agent",
+    ("POST", "/console/organizations"): "lead",
+    ("GET", "/console/organizations/{organization_id:int}"): "agent",
+    ("POST", "/console/organizations/{organization_id:int}"): "lead",
+    ("POST", "/console/organizations/{organization_id:int}/domains"): "lead",
+    ("POST", "/console/organizations/{organization_id:int}/domains/remove"): "lead",
     ("GET", "/console/live/queues"): "agent",
     ("GET", "/console/live/tickets/{ticket_id:int}"): "agent",
     ("GET", "/console/sla"): "lead",
@@ -147,7 +155,8 @@ async def ids(shop, session):
     return {"ticket_id": shop.ticket_ids[0], "message_id": shop.message_ids[0], "customer_id": shop.customer_id,
             "attachment_id": attachment.id, "agent_id": 99999, "team_id": 99999, "mailbox_id": 99999,
             "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999,
-            "policy_id": 99999, "calendar_id": 99999, "account_id": 99999}
+            "policy_id": 99999, "calendar_id": 99999, "account_id": 99999,
+            "organization_id": 99999}
 
 
 async def call(client, method: str, url: str, token: str | None):
