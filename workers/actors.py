@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.email import imap
 from helpdesk import db
 from helpdesk.inbound import pipeline
+from helpdesk.integrations import deliveries as webhook_deliveries
+from helpdesk.integrations import webhooks
 from helpdesk.social import accounts as social_accounts
 from helpdesk.sla import sweep as sla_sweep
 from helpdesk.tickets import outbox, snooze
@@ -59,6 +61,19 @@ async def sweep_outbox() -> None:
         await outbox.sweep(session, settings=current_settings())
 
 
+# Webhook retries are ours too (back-off on the row, helpdesk/integrations/deliveries.py).
+@dramatiq.actor(queue_name="webhooks", max_retries=0)
+async def deliver_webhook(delivery_id: int) -> None:
+    async with sessions()() as session:
+        await webhook_deliveries.deliver(session, delivery_id, settings=current_settings())
+
+
+@dramatiq.actor(queue_name="schedule", max_retries=0)
+async def sweep_webhooks() -> None:
+    async with sessions()() as session:
+        await webhook_deliveries.sweep(session, settings=current_settings())
+
+
 @dramatiq.actor(queue_name="schedule", max_retries=0, time_limit=30 * 60 * 1000)
 async def poll_mailboxes() -> None:
     # the bookmark advances per batch, so a run cut short by the time limit resumes where it stopped
@@ -80,11 +95,16 @@ async def sweep_sla() -> None:
         await outbox.mail_people(session, result.letters, settings=current_settings())
 
 
-ACTORS = [deliver_message, ingest_webhook, sweep_outbox, poll_mailboxes, wake_snoozed, sweep_sla]
+ACTORS = [deliver_message, ingest_webhook, sweep_outbox, poll_mailboxes, wake_snoozed, sweep_sla, deliver_webhook,
+          sweep_webhooks]
 
 
 def _enqueue_delivery(message_id: int, delay_seconds: float) -> None:
     deliver_message.send_with_options(args=(message_id,), delay=int(delay_seconds * 1000) or None)
+
+
+def _enqueue_webhook(delivery_id: int, delay_seconds: float) -> None:
+    deliver_webhook.send_with_options(args=(delivery_id,), delay=int(delay_seconds * 1000) or None)
 
 
 def rebind(broker: dramatiq.Broker) -> None:
@@ -95,6 +115,7 @@ def rebind(broker: dramatiq.Broker) -> None:
     if not any(isinstance(m, DisposeEngines) for m in broker.middleware):
         broker.add_middleware(DisposeEngines())
     outbox.set_enqueuer(_enqueue_delivery)
+    webhooks.set_enqueuer(_enqueue_webhook)
     pipeline.set_deferrer(_defer_webhook)
 
 

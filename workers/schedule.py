@@ -11,7 +11,8 @@ JOBS: list[tuple[str, int]] = [
     ("sweep_outbox", 30),
     ("poll_mailboxes", 60),  # the safety net under IMAP IDLE, and the only reader where IDLE is off
     ("wake_snoozed", 30),  # snoozed tickets whose time has come return to the queues
-    ("sweep_sla", 30),  # SLA breaches stamped, warnings and escalations (helpdesk/sla/sweep.py)
+    ("sweep_sla", 30),
+    ("sweep_webhooks", 30),  # webhook deliveries whose broker message was lost (helpdesk/integrations/)  # SLA breaches stamped, warnings and escalations (helpdesk/sla/sweep.py)
 ]
 
 

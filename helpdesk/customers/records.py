@@ -8,6 +8,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from helpdesk.integrations import webhooks
 from helpdesk.models import (
     OPEN_STATUSES,
     AuditEvent,
@@ -178,6 +179,7 @@ async def merge_customers(session: AsyncSession, source_id: int, target_id: int,
     source.merged_into_id = target.id
     session.add(AuditEvent(agent_id=agent_id, action="customer.merge", object_type="customer", object_id=source.id,
                            data={"into": target.id}))
+    await webhooks.emit(session, "customer.merged", {"customer_id": target.id, "merged_customer_id": source.id})
     await session.commit()
     return target
 

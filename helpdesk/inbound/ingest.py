@@ -26,6 +26,7 @@ from helpdesk.files import store_blob
 from helpdesk.inbound import ingest_sql as sql
 from helpdesk.inbound import planner_stats, threading
 from helpdesk.inbound.threading import Candidates, Decision, SenderSeen, TicketSeen
+from helpdesk.integrations import webhooks
 from helpdesk.models import Customer, Message, Ticket, utcnow
 from helpdesk.settings import Settings
 from helpdesk.sla import events as sla_events
@@ -221,6 +222,7 @@ def _ingest_on(sync_session: Session, conn, message: InboundMessage, settings: S
             stamp.ticket_id = ticket_id
         sla_events.record_on(conn, stamps)
     _announce(written, message, ticket_id, message_id, customer.id, decision.opens_ticket)
+    webhooks.message_stored(sync_session, conn, ticket_id, message_id, created=decision.opens_ticket)
     return IngestResult(ticket_id, message_id, customer.id, created_ticket=decision.opens_ticket, duplicate=False,
                         reopened=decision.action == threading.REOPEN)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from helpdesk import live
 
+from helpdesk.integrations import webhooks
 from helpdesk.tickets import history, outbox
 
 from helpdesk.sla import clock as sla_clock
@@ -257,6 +258,7 @@ async def bulk_update(session: AsyncSession, ticket_ids: Iterable[int], changes:
             # due times as if it had been so all along: the history replayed, this change (and its tags) included
             await sla_policies.recompute(session, ticket, rules=rules)
     await sla_events.record(session, stamps)
+    await webhooks.emit(session, "ticket.updated", *({"ticket_id": i, "changes": w} for i, w in done.items() if w))
     await session.commit()
     _changed([ticket_id for ticket_id, what in done.items() if what])
     return done

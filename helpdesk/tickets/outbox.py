@@ -25,6 +25,7 @@ from helpdesk.tickets import history
 from helpdesk.sla import events as sla_events
 from helpdesk.sla import policies as sla_policies
 from helpdesk.files import read_blob, store_blob
+from helpdesk.integrations import webhooks
 from helpdesk.models import (
     Agent, Attachment, Customer, CustomerIdentity, Mailbox, Message, SlaEvent, Ticket, TicketParticipant, utcnow,
 )
@@ -119,6 +120,7 @@ async def queue_reply(
                 history.record(session, agent, "ticket.update", ticket.id, {"status": [before, status_after]}, at=now)
         await sla_events.record(session, stamps)
     ticket.updated_at = now
+    await webhooks.emit(session, "message.created", {"ticket_id": ticket.id, "message_id": message})
     await session.commit()
     enqueue(message.id)
     live.publish(live.ticket_channel(ticket.id), {"event": "message.created", "message_id": message.id})

@@ -98,6 +98,12 @@ EXPECTED = {
     ("POST", "/console/admin/sla/calendars"): "admin",
     ("GET", "/console/admin/sla/calendars/{calendar_id:int}"): "admin",
     ("POST", "/console/admin/sla/calendars/{calendar_id:int}"): "admin",
+    ("GET", "/console/admin/webhooks"): "admin",
+    ("POST", "/console/admin/webhooks"): "admin",
+    ("POST", "/console/admin/webhooks/{endpoint_id:int}/active"): "admin",
+    ("POST", "/console/admin/webhooks/{endpoint_id:int}/delete"): "admin",
+    ("POST", "/console/admin/webhooks/{endpoint_id:int}/test"): "admin",
+    ("POST", "/console/admin/webhooks/deliveries/{delivery_id:int}/retry"): "admin",
     ("GET", "/console/admin/quarantine"): "admin",
     ("GET", "/console/admin/quarantine/{quarantine_id:int}/raw"): "admin",
     ("POST", "/console/admin/quarantine/{quarantine_id:int}/reingest"): "admin",
@@ -156,7 +162,8 @@ async def ids(shop, session):
             "attachment_id": attachment.id, "agent_id": 99999, "team_id": 99999, "mailbox_id": 99999,
             "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999,
             "policy_id": 99999, "calendar_id": 99999, "account_id": 99999,
-            "organization_id": 99999}
+            "organization_id": 99999,
+            "endpoint_id": 99999, "delivery_id": 99999}
 
 
 async def call(client, method: str, url: str, token: str | None):

@@ -29,13 +29,15 @@ from helpdesk.web.console.sla_board import SlaBoardController
 from helpdesk.web.console.snooze import SnoozeController
 from helpdesk.web.console.social_admin import SocialAdminController
 from helpdesk.web.console.tickets import TicketController
+from helpdesk.web.console.webhooks_admin import WebhooksAdminController
 
 console_router = Router(
     path="/console",
     route_handlers=[SessionController, QueueController, TicketController, DraftController, AttachmentController,
                     CustomerController, SlaBoardController, AdminController, ChatAdminController, SocialAdminController,
                     SlaAdminController, QuarantineController, LiveController, SnoozeController, NotificationController,
-                    OrganizationController, CustomerAttributeController],
+                    OrganizationController, CustomerAttributeController,
+                    WebhooksAdminController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,

@@ -1,0 +1,1 @@
+"""What the helpdesk tells other systems: outbound webhooks (docs/webhooks.md)."""
