@@ -15,6 +15,7 @@ def install_adapters(settings: Settings) -> None:
     from channels.chat.endpoints import chat_router
     from channels.chat.sender import ChatSender
     from channels.chat.widget.route import widget_router
+    from channels.shop import endpoints as shop
     from channels.social import instagram, messenger, telegram, whatsapp
     from helpdesk.web.public import endpoints
 
@@ -26,3 +27,4 @@ def install_adapters(settings: Settings) -> None:
     endpoints.add_router(chat_router)  # /chat/{key}/...: config, session, upload, socket, ...
     for social in (messenger, instagram, whatsapp, telegram):  # /webhooks/{platform}: verify, parse, send
         social.install(settings)
+    shop.install(settings)  # POST /webhooks/shopify: orders, verified and upserted

@@ -1,0 +1,1 @@
+"""Shops: orders that arrive by webhook in Shopify's format (`POST /webhooks/shopify`)."""
