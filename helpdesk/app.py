@@ -31,6 +31,7 @@ from helpdesk.settings import Settings
 from helpdesk.web.console import errors as console_errors
 from helpdesk.web.console.pages import register_template_helpers
 from helpdesk.web.console.router import console_router
+from helpdesk.web.api.router import api_router, security_components
 from helpdesk.web.health import healthz
 from helpdesk.web.metrics import MetricsController
 from helpdesk.web.public import PublicEndpoints, endpoints
@@ -202,6 +203,7 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
             MetricsController,
             create_static_files_router(path="/static", directories=[static_dir()], name="static"),
             console_router,
+            api_router,
             *(endpoints if public is None else public).route_handlers(),
         ],
         dependencies={"db": Provide(provide_db), "settings": Provide(provide_settings, sync_to_thread=False)},
@@ -221,7 +223,8 @@ def create_app(settings: Settings, *, migrate: bool = False, public: PublicEndpo
         ),
         template_config=TemplateConfig(directory=templates_dir(), engine=JinjaTemplateEngine,
                                        engine_callback=register_template_helpers),
-        openapi_config=OpenAPIConfig(title="Helpdesk API", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(title="Helpdesk API", version=__version__, path="/schema",
+                                     components=security_components),
         # an address no route matches never reaches the console router's handlers
         exception_handlers={NotAuthorizedException: _json_error, PermissionDeniedException: _json_error,
                             NotFoundException: console_errors.unknown_console_path,
