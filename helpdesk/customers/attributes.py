@@ -39,7 +39,7 @@ class InvalidAttribute(ValueError):
 
 def normalise_key(key: str) -> str:
     """ "VIP since" -> "vip_since": lower case, [a-z0-9_], at most KEY_MAX characters."""
-    text = unicodedata.normalize("NFKD", key or "").encode("ascii", "ignore").decode("ascii").lower()
+    text = unicodedata.normalize("NFKD", (key or "").casefold()).encode("ascii", "ignore").decode("ascii")
     text = re.sub(r"[^a-z0-9_]+", "_", text.strip()).strip("_")
     if not text:
         raise InvalidAttribute("give the attribute a name of letters, digits or _", field="key")
