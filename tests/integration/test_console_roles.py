@@ -49,6 +49,8 @@ EXPECTED = {
     ("GET", "/console/customers/{customer_id:int}/panel"): "agent",
     ("GET", "/console/customers/{customer_id:int}/orders"): "agent",
     ("POST", "/console/customers/{customer_id:int}/merge"): "lead",
+    ("GET", "/console/customers/{customer_id:int}/export"): "admin",
+    ("POST", "/console/customers/{customer_id:int}/erase"): "admin",
     ("POST", "/console/customers/{customer_id:int}/attributes"): "agent",
     ("POST", "/console/customers/{customer_id:int}/attributes/remove"): "agent",
     ("GET", "/console/organizations"): "agent",

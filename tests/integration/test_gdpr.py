@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 import zipfile
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from helpdesk.models import (
 from helpdesk.tickets.outbox import queue_reply
 from helpdesk.tickets.search import search
 from tests.factories import inbound
+from tests.support.console import app, client, htmx, shop, sign_in  # noqa: F401
 
 NAME, EMAIL, PHONE = "Zelda Quimby", "zelda.quimby@example.org", "+4915199988877"
 SENTENCE = "my violet teapot cracked in transit"
@@ -242,3 +244,31 @@ async def test_cli_erase_asks_for_the_id_and_export_writes_the_zip(session, sett
 
     missing = await customers_cli("erase", "999999", "--yes")
     assert missing.exit_code == 1 and "there is no customer 999999" in missing.output
+
+
+async def test_console_export_and_typed_erase_are_for_admins(client, shop, session):
+    await sign_in(client, "agent")
+    page = await client.get(f"/console/customers/{shop.customer_id}")
+    assert page.status_code == 200 and 'id="customer-privacy"' not in page.text
+    assert (await client.get(f"/console/customers/{shop.customer_id}/export")).status_code == 403
+
+    token = await sign_in(client, "admin")
+    page = await client.get(f"/console/customers/{shop.customer_id}")
+    assert 'id="customer-export"' in page.text and 'id="customer-erase"' in page.text
+    download = await client.get(f"/console/customers/{shop.customer_id}/export")
+    assert download.status_code == 200 and download.headers["content-type"] == "application/zip"
+    assert f'customer-{shop.customer_id}.zip' in download.headers["content-disposition"]
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        assert json.loads(archive.read("customer.json"))["customer"]["name"] == "Ann Example"
+
+    wrong = await client.post(f"/console/customers/{shop.customer_id}/erase", headers=htmx("customer-privacy", token),
+                              data={"confirm": "yes"})
+    assert 'id="customer-erase-error"' in wrong.text and "nothing was erased" in wrong.text
+    assert (await session.get(Customer, shop.customer_id, populate_existing=True)).erased_at is None
+    done = await client.post(f"/console/customers/{shop.customer_id}/erase", headers=htmx("customer-privacy", token),
+                             data={"confirm": str(shop.customer_id)})
+    assert f"/console/customers/{shop.customer_id}" in done.headers["hx-location"]
+    customer = await session.get(Customer, shop.customer_id, populate_existing=True)
+    assert customer.erased_at is not None and customer.name == f"Erased customer #{shop.customer_id}"
+    page = await client.get(f"/console/customers/{shop.customer_id}")
+    assert 'id="customer-erased"' in page.text and "Ann Example" not in page.text

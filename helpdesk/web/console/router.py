@@ -15,6 +15,7 @@ from helpdesk.web.console.admin import AdminController
 from helpdesk.web.console.attachments import AttachmentController
 from helpdesk.web.console.chat_admin import ChatAdminController
 from helpdesk.web.console.customer_attributes import CustomerAttributeController
+from helpdesk.web.console.customer_privacy import CustomerPrivacyController
 from helpdesk.web.console.customers import CustomerController
 from helpdesk.web.console import errors
 from helpdesk.web.console.drafts import DraftController
@@ -37,7 +38,7 @@ console_router = Router(
                     CustomerController, SlaBoardController, AdminController, ChatAdminController, SocialAdminController,
                     SlaAdminController, QuarantineController, LiveController, SnoozeController, NotificationController,
                     OrganizationController, CustomerAttributeController,
-                    WebhooksAdminController],
+                    WebhooksAdminController, CustomerPrivacyController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
