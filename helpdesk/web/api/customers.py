@@ -141,7 +141,7 @@ class CustomerController(Controller):
         rows = await listing.orders(db, customer_id=customer.id, after=paging.after_id(cursor), limit=limit)
         return paging.page(request, rows, limit, convert.order)
 
-    @post("/{customer_id:int}/identities", responses=documented(404, 409, 422), summary="Add an identity to a customer", status_code=201,
+    @post("/{customer_id:int}/identities", responses=documented(404, 409, 422, also={200: (s.IdentityOut, "the customer had it already")}), summary="Add an identity to a customer", status_code=201,
           description="201 when added, 200 when the customer has it already. When another customer holds it, "
                       "it is flagged as a conflict for an agent (409 with `conflict_id`), never moved.")
     async def add_identity(self, db: AsyncSession, caller: Caller, customer_id: CustomerId,

@@ -42,7 +42,7 @@ class OrderController(Controller):
     path = "/orders"
     tags = ["orders"]
 
-    @put("/{source:str}/{external_id:str}", responses=documented(404, 409, 422), summary="Create or update an order by source and external id",
+    @put("/{source:str}/{external_id:str}", responses=documented(404, 409, 422, also={201: (s.OrderOut, "created")}), summary="Create or update an order by source and external id",
          description="201 when created, 200 when updated. An update older than the stored one (`updated_at`) "
                      "is left out and the stored order returned. The customer is `customer_id`, or found by "
                      "email, then phone (created when new).")

@@ -115,9 +115,12 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 
-def documented(*statuses: int) -> dict[int, ResponseSpec]:
-    """A route's `responses`: the problems it can answer, for the OpenAPI schema (401, 403 and 429
-    come with every route)."""
-    return {status: ResponseSpec(data_container=ProblemOut, description=PROBLEM_DESCRIPTIONS[status],
-                                 media_type=MEDIA_TYPE)
-            for status in sorted({400, 401, 403, 429, *statuses})}
+def documented(*statuses: int, also: dict[int, tuple[type, str]] | None = None) -> dict[int, ResponseSpec]:
+    """A route's `responses`: the problems it can answer, for the OpenAPI schema (400, 401, 403 and
+    429 come with every route), and `also` other successes ({status: (body type, description)})."""
+    responses = {status: ResponseSpec(data_container=ProblemOut, description=PROBLEM_DESCRIPTIONS[status],
+                                      media_type=MEDIA_TYPE)
+                 for status in sorted({400, 401, 403, 429, *statuses})}
+    for status, (body, description) in (also or {}).items():
+        responses[status] = ResponseSpec(data_container=body, description=description)
+    return responses

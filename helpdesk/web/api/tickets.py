@@ -104,7 +104,7 @@ class TicketController(Controller):
     async def get_ticket(self, db: AsyncSession, ticket_id: TicketId) -> s.TicketOut:
         return await _answer(db, ticket_id)
 
-    @post("/", responses=documented(404, 409, 422), summary="Open a ticket for a customer", status_code=201,
+    @post("/", responses=documented(404, 409, 422, also={200: (s.TicketOut, "the ticket this external_id made before")}), summary="Open a ticket for a customer", status_code=201,
           description="An email ticket whose first message is the customer's (`text`); replies go by email. "
                       "Sending the same `external_id` again answers the ticket it made (200).")
     async def create_ticket(self, db: AsyncSession, caller: Caller, settings: Settings,
@@ -141,7 +141,7 @@ class TicketController(Controller):
             raise invalid(error) from None
         return await _answer(db, ticket_id)
 
-    @post("/{ticket_id:int}/messages", responses=documented(404, 409, 422), summary="Add a reply (sent through the outbox) or an internal note",
+    @post("/{ticket_id:int}/messages", responses=documented(404, 409, 422, also={201: (s.MessageOut, "the note, stored")}), summary="Add a reply (sent through the outbox) or an internal note",
           status_code=202,
           description="A reply is committed as `queued` and sent by a worker (202); a note is stored (201).")
     async def add_message(self, db: AsyncSession, caller: Caller, settings: Settings, ticket_id: TicketId,
