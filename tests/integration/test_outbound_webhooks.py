@@ -334,3 +334,83 @@ async def _due_now(sessions, delivery_id: int) -> None:
         await fresh.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
                             .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
         await fresh.commit()
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+
+def test_cli_adds_lists_tests_and_removes_an_endpoint(tmp_path, receiver):
+    import os
+    from pathlib import Path
+
+    from tests.integration.test_cli import helpdesk
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'hooks.sqlite3'}",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    refused = helpdesk(["webhooks", "add", "ftp://example.com/x", "-e", "ticket.created"], env, tmp_path)
+    assert refused.returncode == 1 and "http://" in refused.stderr
+    added = helpdesk(["webhooks", "add", receiver.url, "-e", "ticket.created", "-e", "customer.merged",
+                      "--description", "CRM"], env, tmp_path)
+    assert added.returncode == 0, added.stderr
+    secret = added.stdout.strip()
+    assert secret.startswith("whsec_") and "Endpoint 1 added" in added.stderr
+    listed = helpdesk(["webhooks", "list", "--json"], env, tmp_path)
+    assert json.loads(listed.stdout)["endpoints"] == [{"id": 1, "url": receiver.url, "active": True, "description": "CRM",
+                                                       "events": ["ticket.created", "customer.merged"]}]
+    assert secret not in listed.stdout
+    tested = helpdesk(["webhooks", "test", "1"], env, tmp_path)
+    assert tested.returncode == 0 and "delivered: HTTP 200" in tested.stderr, tested.stderr
+    [(headers, body)] = receiver.requests
+    assert verify(secret, headers["helpdesk-signature"], body)["event"] == "webhook.test"
+    receiver.answers = [(502, "bad gateway")]
+    failing = helpdesk(["webhooks", "test", "1"], env, tmp_path)
+    assert failing.returncode == 1 and "HTTP 502" in failing.stderr and "retried with back-off" in failing.stderr
+    shown = helpdesk(["webhooks", "deliveries", "--endpoint", "1"], env, tmp_path)
+    assert "webhook.test" in shown.stdout and "HTTP 502" in shown.stdout and "delivered" in shown.stdout
+    assert helpdesk(["webhooks", "remove", "1"], env, tmp_path).returncode == 0
+    assert "No webhook endpoints." in helpdesk(["webhooks", "list"], env, tmp_path).stdout
+    assert helpdesk(["webhooks", "remove", "1"], env, tmp_path).returncode == 1
+
+
+# --- through a real Dramatiq worker -----------------------------------------------------------------
+
+
+@pytest.fixture
+def in_process_worker(settings):
+    """The embedded default: StubBroker consumed by a real dramatiq.Worker in this process."""
+    import dramatiq
+
+    from workers.broker import setup_broker, start_worker
+
+    previous = dramatiq.get_broker()
+    broker = setup_broker(settings.with_(broker_url=None))
+    worker = start_worker(broker, threads=2)
+    yield broker
+    worker.stop()
+    broker.close()
+    dramatiq.set_broker(previous)
+
+
+async def wait_for(sessions, status: str, timeout: float = 20.0) -> WebhookDelivery:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await deliveries_of(sessions)
+        if found and found[0].status == status:
+            return found[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deliveries {[(d.id, d.status) for d in found]}, none {status!r} after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_worker_sends_after_commit_and_retries_with_back_off(in_process_worker, monkeypatch, session,
+                                                                      sessions, settings, receiver):
+    monkeypatch.setattr(deliveries, "BACKOFF", (0.2, 0.2))
+    await webhooks.add_endpoint(session, settings, url=receiver.url, events=["ticket.created"])
+    receiver.answers = [(500, "oops"), (502, "again")]
+    await ingest(session, inbound(), settings=settings)
+    done = await wait_for(sessions, "delivered")
+    assert done.attempts == 3 and len(receiver.requests) == 3
+    assert len({headers["helpdesk-delivery"] for headers, _ in receiver.requests}) == 1
