@@ -407,10 +407,6 @@ async def _erase_messages(session: AsyncSession, ids: list[int], erasure: Erasur
         erasure._raws |= {ref for ref in await session.scalars(
             select(Message.raw_ref).where(Message.id.in_(part), Message.raw_ref.is_not(None)))}
         await session.execute(delete(Attachment).where(Attachment.message_id.in_(part)))
-        # a reply still waiting would go out as "[erased]" to nobody: it fails, visibly, instead
-        await session.execute(update(Message).where(Message.id.in_(part), Message.delivery_status.in_(("queued",)))
-                              .values(delivery_status="failed", delivery_error="customer erased")
-                              .execution_options(synchronize_session=False))
         await session.execute(
             update(Message).where(Message.id.in_(part)).values(
                 text=ERASED,
@@ -421,6 +417,10 @@ async def _erase_messages(session: AsyncSession, ids: list[int], erasure: Erasur
                 # platform message ids can carry the person's number (Telegram's "<chat id>:...")
                 external_id=_erased_external_id(),
             ).execution_options(synchronize_session=False))
+        # a reply still waiting would go out as "[erased]" to nobody: it fails, visibly, instead
+        await session.execute(update(Message).where(Message.id.in_(part), Message.delivery_status == "queued")
+                              .values(delivery_status="failed", delivery_error="customer erased")
+                              .execution_options(synchronize_session=False))
 
 
 def _erased_if_set(column):

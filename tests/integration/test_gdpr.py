@@ -53,6 +53,7 @@ class Seeded:
     duplicate: int
     bob: int
     messages: list[int]  # every message of Zelda's tickets, the merged duplicate's included
+    aside: int  # her reply in Bob's ticket (she was in Cc)
 
 
 async def seed(session, settings) -> Seeded:
@@ -88,19 +89,23 @@ async def seed(session, settings) -> Seeded:
                                         text="Filled in the form.", cc=(Identity("email", EMAIL, NAME),),
                                         attachments=[Attachment("form.pdf", "application/pdf", SHARED)]),
                        settings=settings)
+    bob_ticket = await session.get(Ticket, bob.ticket_id)
+    aside = await ingest(session, inbound(sender=EMAIL, name=NAME, subject="Re: Returns", token=bob_ticket.number,
+                                          text=f"Same here, {SENTENCE}."), settings=settings)
+    assert aside.ticket_id == bob.ticket_id  # a Cc's reply joins Bob's ticket
     # an older record of hers, merged in by an agent: a tombstone that still holds its name
     duplicate = await ingest(session, inbound(sender="zq@example.org", name="Zelda Q.", subject="Lid",
                                               text=f"About {SENTENCE}: the lid too."), settings=settings)
     await merge_customers(session, duplicate.customer_id, zelda)
     messages = list(await session.scalars(select(Message.id).join(Ticket).where(Ticket.customer_id == zelda)))
-    return Seeded(zelda, duplicate.customer_id, bob.customer_id, sorted(messages))
+    return Seeded(zelda, duplicate.customer_id, bob.customer_id, sorted(messages), aside.message_id)
 
 
 async def test_export_holds_every_message_and_attachment_of_the_customer(session, settings, tmp_path):
     seeded = await seed(session, settings)
     output = tmp_path / "zelda.zip"
     summary = await gdpr.export_customer(session, settings, seeded.zelda, output)
-    assert (summary.tickets, summary.messages, summary.attachments, summary.missing_files) == (3, 4, 2, 0)
+    assert (summary.tickets, summary.messages, summary.attachments, summary.missing_files) == (3, 5, 2, 0)
     with zipfile.ZipFile(output) as archive:
         document = json.loads(archive.read("customer.json"))
         assert list(document) == ["format", "exported_at", "requested_id", "customer", "merged_records", "orders",
@@ -114,6 +119,8 @@ async def test_export_holds_every_message_and_attachment_of_the_customer(session
         assert document["chat_conversations"][0]["email"] == EMAIL
         messages = [m for t in document["tickets"] for m in t["messages"]]
         assert sorted(m["id"] for m in messages) == seeded.messages
+        assert [m["id"] for m in document["messages_in_other_tickets"]] == [seeded.aside]
+        assert document["messages_in_other_tickets"][0]["text"] == f"Same here, {SENTENCE}."
         first = next(m for m in messages if m["html"])
         assert first["text"] == f"Hello, {SENTENCE}." and first["sender"] == {"kind": "email", "value": EMAIL,
                                                                                "name": NAME}
@@ -174,7 +181,7 @@ async def test_erase_leaves_no_personal_data_in_the_database_or_the_stores(sessi
     assert (customer.notes, customer.attributes) == (None, None)
     assert (await session.get(Customer, seeded.duplicate)).name == f"Erased customer #{seeded.duplicate}"
     assert await session.scalar(select(CustomerIdentity.id).where(CustomerIdentity.customer_id == seeded.zelda)) is None
-    texts = set(await session.scalars(select(Message.text).where(Message.id.in_(seeded.messages))))
+    texts = set(await session.scalars(select(Message.text).where(Message.id.in_([*seeded.messages, seeded.aside]))))
     assert texts == {"[erased]"}
     chat = await session.scalar(select(ChatConversation))
     assert (chat.name, chat.email, chat.origin) == (None, None, None)
@@ -194,7 +201,7 @@ async def test_an_attachment_another_customer_still_uses_survives_erasure(sessio
     assert not photo.exists() and shared.read_bytes() == SHARED
     assert (erasure.attachments, erasure.files_removed, erasure.files_kept_shared) == (2, 1, 1)
     bob_files = await session.scalars(select(Message).join(Ticket).where(Ticket.customer_id == seeded.bob))
-    assert [m.text for m in bob_files] == ["Filled in the form."]
+    assert [m.text for m in bob_files] == ["Filled in the form.", "[erased]"]  # her reply in his ticket
 
 
 async def test_the_erase_audit_event_holds_counts_only(session, settings):
@@ -203,7 +210,7 @@ async def test_the_erase_audit_event_holds_counts_only(session, settings):
     event = await session.scalar(select(AuditEvent).where(AuditEvent.action == "customer.erase"))
     assert (event.object_type, event.object_id) == ("customer", seeded.zelda)
     assert event.data == erasure.counts() and all(isinstance(v, int) for v in event.data.values())
-    assert event.data["messages"] == len(seeded.messages) and event.data["raw_files_removed"] == 2
+    assert event.data["messages"] == len(seeded.messages) + 1 and event.data["raw_files_removed"] == 2
     assert not any(needle in json.dumps(event.data).lower() for needle in NEEDLES)
 
 
