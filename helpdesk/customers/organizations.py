@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from helpdesk.models import (
     OrganizationDomain,
     Ticket,
 )
+from helpdesk.models.base import MAX_ID
 
 # Domains anyone can have an address at: linking by them would put strangers in one organization.
 # HELPDESK_FREEMAIL_DOMAINS (comma-separated) replaces this list (Settings.freemail_domains).
@@ -74,6 +75,15 @@ def normalise_domain(value: str) -> str:
     return text
 
 
+def allowed_domain(value: str, freemail: frozenset[str] = FREEMAIL_DOMAINS) -> str:
+    """The normalised domain, unless it is not one or is a free-mail domain (OrganizationError)."""
+    domain = normalise_domain(value)
+    if domain in freemail:
+        raise OrganizationError(f"{domain} is a free-mail domain: its addresses belong to many people, "
+                                "so it cannot name one organization", field="domain")
+    return domain
+
+
 def _clean_name(name: str) -> str:
     name = (name or "").strip()
     if not name:
@@ -83,17 +93,36 @@ def _clean_name(name: str) -> str:
     return name
 
 
-async def find_organization(session: AsyncSession, organization_id: int) -> Organization | None:
-    return await session.get(Organization, organization_id)
+async def find_organization(session: AsyncSession, given: str) -> Organization | None:
+    """The organization an id, a name (any case) or one of its domains names, or None."""
+    value = (given or "").strip().lower()
+    if value.isascii() and value.isdigit():
+        found = await session.get(Organization, int(value)) if int(value) <= MAX_ID else None
+        if found is not None:
+            return found
+    return await session.scalar(
+        select(Organization).outerjoin(OrganizationDomain, OrganizationDomain.organization_id == Organization.id)
+        .where(or_(func.lower(Organization.name) == value, OrganizationDomain.domain == value))
+        .order_by(Organization.id).limit(1)
+    )
 
 
-async def create_organization(session: AsyncSession, name: str, *, agent_id: int | None = None) -> Organization:
+async def create_organization(session: AsyncSession, name: str, *, domains: Iterable[str] = (),
+                              freemail: frozenset[str] = FREEMAIL_DOMAINS, agent_id: int | None = None) -> Organization:
+    """Create an organization with its domains (their customers linked): all of it or, on a refused
+    domain, nothing."""
     organization = Organization(name=_clean_name(name))
     session.add(organization)
     await session.flush()
     session.add(AuditEvent(agent_id=agent_id, action="organization.create", object_type="organization",
                            object_id=organization.id, data={"name": organization.name}))
-    await session.commit()
+    try:
+        for domain in domains:
+            await _link_domain(session, organization, domain, freemail, agent_id)
+    except OrganizationError:
+        await session.rollback()
+        raise
+    await _commit(session)
     return organization
 
 
@@ -110,10 +139,14 @@ async def add_domain(session: AsyncSession, organization: Organization, domain: 
                      freemail: frozenset[str] = FREEMAIL_DOMAINS, agent_id: int | None = None) -> int:
     """Give the organization an email domain and link the customers who write from it and have no
     organization yet (one UPDATE); returns how many were linked."""
-    domain = normalise_domain(domain)
-    if domain in freemail:
-        raise OrganizationError(f"{domain} is a free-mail domain: its addresses belong to many people, "
-                                "so it cannot name one organization", field="domain")
+    linked = await _link_domain(session, organization, domain, freemail, agent_id)
+    await _commit(session)
+    return linked
+
+
+async def _link_domain(session: AsyncSession, organization: Organization, domain: str, freemail: frozenset[str],
+                       agent_id: int | None) -> int:
+    domain = allowed_domain(domain, freemail)
     holder = await session.scalar(
         select(Organization.name).join(OrganizationDomain).where(OrganizationDomain.domain == domain)
     )
@@ -133,12 +166,15 @@ async def add_domain(session: AsyncSession, organization: Organization, domain: 
     )
     session.add(AuditEvent(agent_id=agent_id, action="organization.domain_add", object_type="organization",
                            object_id=organization.id, data={"domain": domain, "linked": linked.rowcount}))
+    return linked.rowcount
+
+
+async def _commit(session: AsyncSession) -> None:
     try:
         await session.commit()
     except IntegrityError:  # another lead added the same domain a moment ago
         await session.rollback()
-        raise OrganizationError(f"{domain} already belongs to another organization", field="domain") from None
-    return linked.rowcount
+        raise OrganizationError("that domain was just added to another organization", field="domain") from None
 
 
 async def remove_domain(session: AsyncSession, organization: Organization, domain: str, *,

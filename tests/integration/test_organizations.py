@@ -82,6 +82,9 @@ async def test_domains_are_normalised_unique_and_never_free_mail(session):
         await organizations.remove_domain(session, org, "shop.acme.com")
     with pytest.raises(OrganizationError, match="name"):
         await organizations.create_organization(session, "   ")
+    with pytest.raises(OrganizationError, match="free-mail"):
+        await organizations.create_organization(session, "Half", domains=["half.example", "gmail.com"])
+    assert "Half" not in {row.name for row in await organizations.organization_rows(session)}
 
 
 def test_the_free_mail_list_is_configurable():
@@ -147,3 +150,36 @@ async def test_organization_screens_read_for_agents_and_edit_for_leads(app, sess
         assert "New Co" in listing.text and 'id="organization-create"' in listing.text
         panel = await lead.get(f"/console/customers/{shop.customer_id}/panel", headers=htmx())
         assert f'href="/console/organizations/{org.id}"' in panel.text
+
+
+def test_the_organizations_command(tmp_path):
+    """`helpdesk organizations ...` run as a user runs it: in a subprocess, on SQLite."""
+    import os
+    from pathlib import Path
+
+    from tests.integration.test_cli import helpdesk
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
+    env.update(HELPDESK_DATA_DIR=str(tmp_path / "var"), HELPDESK_DATABASE_URL=f"sqlite:///{tmp_path / 'o.sqlite3'}",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]), HELPDESK_FREEMAIL_DOMAINS="mail.example")
+
+    def ok(*args):
+        done = helpdesk(["organizations", *args], env, tmp_path)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "created organization 1: Acme, domains: acme.example, 0 customers linked" in ok(
+        "create", "Acme", "--domain", "ACME.example")
+    assert "added gmail.com: 0 customers linked" in ok("add-domain", "acme", "gmail.com")  # the list was replaced
+    assert "Acme Corp" in ok("rename", "acme.example", "Acme Corp")
+    listing = ok("list")
+    assert "Acme Corp" in listing and "acme.example" in listing
+    assert "customers: 0, open tickets: 0" in ok("show", "1")
+    assert "removed gmail.com" in ok("remove-domain", "1", "gmail.com")
+    for args, message in [(["add-domain", "1", "mail.example"], "mail.example is a free-mail domain"),
+                          (["add-domain", "Nobody", "x.example"], "no organization 'Nobody'"),
+                          (["create", "Other", "--domain", "acme.example"], "acme.example already belongs to Acme Corp"),
+                          (["create", "Bad", "--domain", "not a domain"], "is not a domain")]:
+        failed = helpdesk(["organizations", *args], env, tmp_path)
+        assert failed.returncode == 1 and message in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
+    assert "Other" not in ok("list") and "Bad" not in ok("list")  # a refused domain created nothing
