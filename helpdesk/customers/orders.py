@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from helpdesk.customers.identities import InvalidIdentity, email_domain
-from helpdesk.customers.resolution import normalise
+from helpdesk.customers.resolution import fold_plus_addresses, normalise
 from helpdesk.models import Customer, CustomerIdentity, IdentityConflict, Order, OrderItem, OrganizationDomain
 from helpdesk.models.base import utcnow
 
@@ -173,17 +174,10 @@ async def _stored_orders(session: AsyncSession, orders: list[OrderIn]) -> dict[t
 
 async def _resolve_customers(session: AsyncSession, orders: list[OrderIn], result: BulkResult) -> dict[int, int]:
     """id(order) -> customer id, for every order naming a readable email or phone (module docstring)."""
-    normalised: dict[tuple[str, str], tuple[str, str] | None] = {}
+    fold_plus = fold_plus_addresses()
 
     def key(kind: str, value: str | None) -> tuple[str, str] | None:
-        if not value or not value.strip():
-            return None
-        if (kind, value) not in normalised:
-            try:
-                normalised[(kind, value)] = normalise(kind, value)
-            except InvalidIdentity:
-                normalised[(kind, value)] = None
-        return normalised[(kind, value)]
+        return _normalised(kind, value, fold_plus) if value and value.strip() else None
 
     claims = [(order, [k for k in (key("email", order.email), key("phone", order.phone)) if k]) for order in orders]
     wanted = {k for _, keys in claims for k in keys}
@@ -230,6 +224,15 @@ async def _resolve_customers(session: AsyncSession, orders: list[OrderIn], resul
     result.conflicts = await _flag_conflicts(session, [(k, actual(h), actual(c)) for k, h, c in conflicts],
                                              source=orders[0].source if orders else "")
     return {order_key: actual(customer_id) for order_key, customer_id in chosen_for.items()}
+
+
+@lru_cache(maxsize=100_000)
+def _normalised(kind: str, value: str, fold_plus: bool) -> tuple[str, str] | None:
+    """Cached: an import names the same customers again and again, and parsing a phone number costs."""
+    try:
+        return normalise(kind, value, fold_plus=fold_plus)
+    except InvalidIdentity:
+        return None
 
 
 async def _holders(session: AsyncSession, wanted: set[tuple[str, str]]) -> tuple[dict, dict]:
