@@ -8,6 +8,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
+from helpdesk.customers import conflicts
 from helpdesk.integrations import webhooks
 from helpdesk.models import (
     OPEN_STATUSES,
@@ -164,10 +165,9 @@ async def merge_customers(session: AsyncSession, source_id: int, target_id: int,
         raise CustomerError("this customer is already merged", field="target")
     if source.id == target.id:
         raise CustomerError("a customer cannot be merged into itself", field="target")
-    await session.execute(update(CustomerIdentity).where(CustomerIdentity.customer_id == source.id)
-                          .values(customer_id=target.id))
-    await session.execute(update(Ticket).where(Ticket.customer_id == source.id).values(customer_id=target.id))
-    await session.execute(update(Order).where(Order.customer_id == source.id).values(customer_id=target.id))
+    moved = [(await session.execute(update(table).where(table.customer_id == source.id)
+                                    .values(customer_id=target.id))).rowcount
+             for table in (CustomerIdentity, Ticket, Order)]
     # earlier merges into the source now lead straight to the survivor
     await session.execute(update(Customer).where(Customer.merged_into_id == source.id).values(merged_into_id=target.id))
     if not target.name and source.name:
@@ -176,9 +176,12 @@ async def merge_customers(session: AsyncSession, source_id: int, target_id: int,
         target.notes = f"{target.notes}\n\n{source.notes}" if target.notes else source.notes
     if target.organization_id is None:
         target.organization_id = source.organization_id
+    if source.attributes:  # the survivor's own values win; the source's other keys move
+        target.attributes = {**source.attributes, **(target.attributes or {})}
     source.merged_into_id = target.id
+    await conflicts.resolve_between(session, source.id, target.id, agent_id=agent_id)
     session.add(AuditEvent(agent_id=agent_id, action="customer.merge", object_type="customer", object_id=source.id,
-                           data={"into": target.id}))
+                           data={"into": target.id, "identities": moved[0], "tickets": moved[1], "orders": moved[2]}))
     await webhooks.emit(session, "customer.merged", {"customer_id": target.id, "merged_customer_id": source.id})
     await session.commit()
     return target

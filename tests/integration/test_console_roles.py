@@ -51,6 +51,12 @@ EXPECTED = {
     ("POST", "/console/customers/{customer_id:int}/merge"): "lead",
     ("GET", "/console/customers/{customer_id:int}/export"): "admin",
     ("POST", "/console/customers/{customer_id:int}/erase"): "admin",
+    ("GET", "/console/customers/{customer_id:int}/merge"): "lead",
+    ("GET", "/console/customers/{customer_id:int}/merge/search"): "lead",
+    ("GET", "/console/customers/{customer_id:int}/duplicates"): "agent",
+    ("GET", "/console/customers/duplicates"): "agent",
+    ("POST", "/console/customers/duplicates/dismiss"): "agent",
+    ("POST", "/console/customers/conflicts/{conflict_id:int}/keep-apart"): "agent",
     ("POST", "/console/customers/{customer_id:int}/attributes"): "agent",
     ("POST", "/console/customers/{customer_id:int}/attributes/remove"): "agent",
     ("GET", "/console/organizations"): "agent",
@@ -163,7 +169,7 @@ async def ids(shop, session):
     return {"ticket_id": shop.ticket_ids[0], "message_id": shop.message_ids[0], "customer_id": shop.customer_id,
             "attachment_id": attachment.id, "agent_id": 99999, "team_id": 99999, "mailbox_id": 99999,
             "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999,
-            "policy_id": 99999, "calendar_id": 99999, "account_id": 99999,
+            "policy_id": 99999, "calendar_id": 99999, "account_id": 99999, "conflict_id": 99999,
             "organization_id": 99999,
             "endpoint_id": 99999, "delivery_id": 99999}
 

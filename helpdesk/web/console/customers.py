@@ -1,15 +1,17 @@
-"""The customer screen: the 360° panel, all orders, editing, merging two customers."""
+"""The customer screen: the 360° panel, all orders, editing, merging two customers (found by a
+type-ahead, confirmed side by side), and the page of duplicate suggestions and identity conflicts."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Response, get, post
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.response import Template
 from litestar_htmx import ClientRedirect, HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from helpdesk.customers import conflicts, duplicates, lookup, side_by_side
 from helpdesk.customers import records as customers
 
 from helpdesk.tickets import actions as tickets
@@ -17,6 +19,8 @@ from helpdesk.models import Agent
 from helpdesk.models.base import parse_id
 from helpdesk.web.auth import lead_only
 from helpdesk.web.console.pages import FORM, form_rejected, fragment, go, is_htmx, queue_pane, render
+
+DUPLICATES_PAGE = "/console/customers/duplicates"
 
 
 @dataclass
@@ -32,13 +36,29 @@ class CustomerForm:
 
 @dataclass
 class MergeForm:
-    target: str = ""  # the id of the customer to keep
+    target: str = ""  # the id of the customer to keep (the type-ahead's choice, confirmed side by side)
 
     def target_id(self) -> int:
         target = parse_id(self.target)
         if target is None:
-            raise customers.CustomerError("write the id of the customer to merge into", field="target")
+            raise customers.CustomerError("pick the customer to merge into", field="target")
         return target
+
+
+@dataclass
+class PairForm:
+    customer: str = ""
+    other: str = ""
+
+
+async def _duplicates_context(db: AsyncSession, agent: Agent) -> dict[str, Any]:
+    return {"agent": agent, "suggestions": await duplicates.suggestions(db),
+            "conflicts": await conflicts.open_conflicts(db)}
+
+
+def _gone(request: HTMXRequest) -> Response:
+    """A decided row: htmx swaps it away (an empty answer), a plain form goes back to the list."""
+    return Response(content="", media_type="text/html", status_code=200) if is_htmx(request) else go(request, DUPLICATES_PAGE)
 
 
 async def _view(db: AsyncSession, customer_id: int, *, all_orders: bool = False) -> customers.CustomerView:
@@ -77,6 +97,63 @@ class CustomerController(Controller):
         context = await _page_context(db, request, agent, customer_id)
         return render(request, "console/customer.html", context,
                       fragments={"workspace": "console/_customer_workspace.html"})
+
+    @get("/duplicates", name="customer_duplicates")
+    async def duplicates_page(self, request: HTMXRequest, db: AsyncSession, agent: Agent) -> Template:
+        """Possible duplicates and identity conflicts, for agents to decide (leads and admins merge)."""
+        return render(request, "console/customer_duplicates.html", await _duplicates_context(db, agent),
+                      fragments={"workspace": "console/_customer_duplicates.html"})
+
+    @post("/duplicates/dismiss", name="customer_duplicate_dismiss")
+    async def dismiss(self, request: HTMXRequest, db: AsyncSession, agent: Agent,
+                      data: Annotated[PairForm, FORM]) -> Response:
+        """"Not the same person": the pair is not suggested again."""
+        pair = parse_id(data.customer), parse_id(data.other)
+        if None in pair or pair[0] == pair[1]:
+            raise ValidationException("name the two customers that are not the same person")
+        await duplicates.dismiss(db, *pair, agent_id=agent.id)
+        return _gone(request)
+
+    @post("/conflicts/{conflict_id:int}/keep-apart", name="identity_conflict_keep_apart")
+    async def keep_apart(self, request: HTMXRequest, db: AsyncSession, agent: Agent, conflict_id: int) -> Response:
+        """"Keep apart": the identity stays with its holder; the two are not suggested as duplicates."""
+        try:
+            await conflicts.keep_apart(db, conflict_id, agent_id=agent.id)
+        except conflicts.ConflictError as exc:
+            raise NotFoundException(str(exc)) from exc
+        return _gone(request)
+
+    @get("/{customer_id:int}/duplicates", name="customer_duplicate_hint")
+    async def duplicate_hint(self, db: AsyncSession, agent: Agent, customer_id: int) -> Template:
+        """The panel's "Possible duplicate" line, fetched after the panel (the email rule reads every address)."""
+        return fragment("console/_customer_duplicate_hint.html", {
+            "agent": agent, "customer_id": customer_id,
+            "suggestions": await duplicates.suggestions(db, customer_id=customer_id)})
+
+    @get("/{customer_id:int}/merge", name="customer_merge_confirm", guards=[lead_only])
+    async def merge_confirm(self, request: HTMXRequest, db: AsyncSession, agent: Agent, customer_id: int,
+                            other: str | None = None, q: str = "") -> Template | Response:
+        """Both customers side by side before a merge (`?other=`), or the type-ahead's matches for `q`
+        when the browser runs no script."""
+        context = await queue_pane(db, request, agent)
+        other_id = parse_id(other)
+        context.update(customer_id=customer_id, merge_query=q.strip(), sides=None,
+                       hits=await lookup.find_customers(db, q, excluding=customer_id))
+        if other_id is not None:
+            context["sides"] = await side_by_side.compare(db, customer_id, other_id)
+            if context["sides"] is None:
+                context["merge_error"] = "one of these customers was merged or erased meanwhile: pick again"
+        elif await customers.survivor_id(db, customer_id) != customer_id:
+            return go(request, f"/console/customers/{customer_id}")
+        return render(request, "console/customer_merge.html", context,
+                      fragments={"workspace": "console/_customer_merge_confirm.html"})
+
+    @get("/{customer_id:int}/merge/search", name="customer_merge_search", guards=[lead_only])
+    async def merge_search(self, db: AsyncSession, agent: Agent, customer_id: int, q: str = "") -> Template:
+        """The type-ahead: customers by name, email or phone, each a link to the side-by-side."""
+        return fragment("console/_customer_merge_hits.html", {
+            "customer_id": customer_id, "merge_query": q.strip(),
+            "hits": await lookup.find_customers(db, q, excluding=customer_id)})
 
     @get("/{customer_id:int}/panel", name="customer_panel")
     async def panel(self, db: AsyncSession, agent: Agent, customer_id: int, ticket: str | None = None) -> Template:
