@@ -20,7 +20,7 @@ console = Console(stderr=True)
 CORE_COMMANDS = ["helpdesk.commands.core", "helpdesk.commands.demo", "helpdesk.commands.bench",
                  "helpdesk.commands.export", "helpdesk.commands.seed", "helpdesk.commands.sla",
                  "helpdesk.commands.customers",
-                 "helpdesk.commands.organizations"]
+                 "helpdesk.commands.organizations", "helpdesk.commands.tokens"]
 PLUGIN_GROUP = "helpdesk.commands"
 
 
