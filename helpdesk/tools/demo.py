@@ -11,13 +11,14 @@ from sqlalchemy import func, select, update
 from helpdesk.channel import Identity, InboundMessage, ThreadKeys
 from helpdesk.staff.agents import create_agent, ensure_team
 from helpdesk.customers import identities
+from helpdesk.customers.orders import ItemIn, OrderIn, upsert_orders_bulk
 from helpdesk import db
 from helpdesk.inbound.ingest import ingest
 from helpdesk.inbound.mailboxes import add_mailbox, edit_mailbox
 from helpdesk.chat.channels import create_channel
 from helpdesk.models import (
-    Agent, BusinessCalendar, ChatChannel, ChatConversation, Customer, CustomerIdentity, Mailbox, Message, Order,
-    OrderItem, SlaPolicy, Ticket,
+    Agent, BusinessCalendar, ChatChannel, ChatConversation, Customer, CustomerIdentity, Mailbox, Message,
+    SlaPolicy, Ticket,
 )
 from helpdesk.settings import Settings
 from helpdesk.sla import events as sla_events
@@ -178,26 +179,22 @@ async def seed_demo(settings: Settings, *, customers: int = 60, tickets: int = 2
                 for channel, _ in CHANNELS[1:]:
                     if channel == "chat" or rng.random() < 0.5:
                         channels.append(channel)
-                customer_id = await session.run_sync(
+                await session.run_sync(
                     _demo_customer, name, [_identity_for(channel, i, email, phone) for channel in channels])
                 orders = []
+                shop_orders = []  # through the one order upsert, as a shop's webhook sends them
                 for k in range(rng.randint(1, 5)):
                     external_id = f"demo-{i}-{k}"
-                    # draw before looking: a second run must walk the same random sequence
                     picks = [(*p, rng.randint(1, 3)) for p in rng.sample(PRODUCTS, rng.randint(1, 3))]
                     status, age = rng.choice(["paid", "fulfilled", "fulfilled", "refunded", "open"]), rng.randint(1, 400)
-                    order = await session.scalar(select(Order).where(Order.source == "demo",
-                                                                     Order.external_id == external_id))
-                    if order is None:
-                        items = [OrderItem(sku=sku, title=title, quantity=qty, unit_price=Decimal(price))
-                                 for sku, title, price, qty in picks]
-                        order = Order(customer_id=customer_id, source="demo", external_id=external_id,
-                                      number=f"#{10000 + i * 10 + k}",
-                                      status=status,
-                                      currency="EUR", total=sum(it.unit_price * it.quantity for it in items),
-                                      placed_at=now - timedelta(days=age), items=items)
-                        session.add(order)
-                    orders.append(order.number)
+                    items = tuple(ItemIn(title, qty, Decimal(price), sku=sku) for sku, title, price, qty in picks)
+                    placed_at = now - timedelta(days=age)
+                    shop_orders.append(OrderIn(
+                        source="demo", external_id=external_id, number=f"#{10000 + i * 10 + k}", status=status,
+                        currency="EUR", total=sum(it.unit_price * it.quantity for it in items), placed_at=placed_at,
+                        updated_at=placed_at, email=email, name=name, items=items))
+                    orders.append(shop_orders[-1].number)
+                await upsert_orders_bulk(session, shop_orders)
                 people.append((i, name, email, phone, orders, channels))
             await session.commit()
 
