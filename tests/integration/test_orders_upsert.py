@@ -112,3 +112,16 @@ async def test_an_order_without_a_readable_email_or_phone_is_skipped_with_the_re
     result = await upsert_orders_bulk(session, [order(email="not an address", phone=None), order("2")])
     assert result.orders[0].skipped and "email or phone" in result.orders[0].skipped
     assert result.count("created") == 1
+
+
+async def test_the_demo_seeds_its_orders_through_the_upsert_once(settings, session):
+    from helpdesk.tools.demo import seed_demo
+
+    for _ in range(2):
+        await seed_demo(settings, customers=4, tickets=2)
+    orders = (await session.scalars(select(Order).where(Order.source == "demo"))).all()
+    assert 4 <= len(orders) <= 20 and all(o.updated_at == o.placed_at for o in orders)
+    assert await session.scalar(select(func.count()).select_from(OrderItem)) >= len(orders)
+    emails = set(await session.scalars(select(CustomerIdentity.value).where(
+        CustomerIdentity.kind == "email", CustomerIdentity.customer_id.in_({o.customer_id for o in orders}))))
+    assert len(emails) == 4  # each order on the demo customer with that email, none created twice
