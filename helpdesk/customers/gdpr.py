@@ -11,8 +11,8 @@ their messages in other people's tickets, their attachments and raw payloads on 
 """
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -49,13 +49,13 @@ from helpdesk.models import (
 )
 from helpdesk.settings import Settings
 
-log = logging.getLogger(__name__)
 
 FORMAT = "helpdesk-customer-export/1"
 ERASED = "[erased]"
 CHUNK = 500  # ids per IN (...): well under SQLite's and asyncpg's parameter limits
 TICKET_BATCH = 50  # tickets loaded (with messages and attachments) at a time while exporting
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_FOLDERS = re.compile(r"[/\\]")
 
 
 def erased_name(customer_id: int) -> str:
@@ -148,14 +148,19 @@ async def export_customer(session: AsyncSession, settings: Settings, customer_id
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
             with archive.open("customer.json", "w", force_zip64=True) as entry:
                 await _write_document(session, settings, subject, customer_id, _Text(entry), files, counts)
-            for name, path in files:
-                archive.write(path, name)
+            # the bulk of the bytes: copied in a thread, so a web process keeps answering meanwhile
+            await asyncio.to_thread(_copy_files, archive, files)
         os.replace(partial, output)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     return ExportSummary(output, subject.customer_id, counts["tickets"], counts["messages"], counts["attachments"],
                          counts["missing"])
+
+
+def _copy_files(archive, files: list[tuple[str, Path]]) -> None:
+    for name, path in files:
+        archive.write(path, name)
 
 
 class _Text:
@@ -303,9 +308,9 @@ def _attachment_documents(settings: Settings, message: Message, files: list[tupl
 
 
 def zip_name(message_id: int, filename: str, taken: set[str]) -> str:
-    """`attachments/<message id>/<filename>`, the name made safe (no folders, no control characters)
-    and unique within its message: `a.pdf`, `a (2).pdf`."""
-    base = _UNSAFE_NAME.sub("_", filename or "").strip(" .") or "attachment"
+    """`attachments/<message id>/<filename>`, the name made safe (its last part only, as browsers
+    save it; no control characters) and unique within its message: `a.pdf`, `a (2).pdf`."""
+    base = _CONTROL.sub("_", _FOLDERS.split(filename or "")[-1]).strip(" .") or "attachment"
     stem, dot, suffix = base.rpartition(".") if "." in base else (base, "", "")
     candidate, n = base, 1
     while candidate in taken:
