@@ -361,10 +361,16 @@ def main() -> None:
                              "(0.5: an exchange, half each way)")
     parser.add_argument("--hello-rate", type=float, default=0,
                         help="visitors' first messages a second (they open the tickets; default: --rate)")
-    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14",
+                        help="redis://... (its consumers poll, backing off to 100 ms when idle) or amqp://... "
+                             "(RabbitMQ pushes each job to a waiting worker)")
     parser.add_argument("--worker-process", action="store_true",
                         help="with --via outbox: serve --no-worker and a `helpdesk worker` process deliver")
     parser.add_argument("--postgres", action="store_true", help=f"on PostgreSQL ({PG_ADMIN}), not SQLite")
+    parser.add_argument("--live-redis", default=None, metavar="URL",
+                        help="HELPDESK_REDIS_URL for the live events between processes (production's set-up; "
+                             "without it a worker process reaches the web process through the local relay, "
+                             "which drops events for a process more than 0.1 s behind)")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory(prefix="chat-load-") as folder, database(args.postgres) as url:
@@ -373,14 +379,17 @@ def main() -> None:
             installation.env["HELPDESK_DATABASE_URL"] = url
             installation.settings = installation.settings.with_(database_url=url)
         if args.via == "outbox":
-            import redis
+            if args.broker.startswith("redis"):
+                import redis
 
-            redis.Redis.from_url(args.broker).flushdb()
+                redis.Redis.from_url(args.broker).flushdb()
             installation.env["HELPDESK_BROKER_URL"] = args.broker
             installation.settings = installation.settings.with_(broker_url=args.broker)
             from workers.broker import setup_broker
 
             setup_broker(installation.settings)  # this process enqueues deliveries on the web process's broker
+        if args.live_redis:
+            installation.env["HELPDESK_REDIS_URL"] = args.live_redis
         installation.seed_agents()
         tokens = seed(installation, args.sockets)
         if args.worker_process:

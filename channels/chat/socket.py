@@ -6,7 +6,11 @@ accepted one subscribes to `chat:{public_id}` and nothing else, so it can only e
 conversation; everything it sends comes from there, published by any web process or the worker.
 Each web process keeps its sockets in `_connected`: every PRESENCE_SECONDS it tells them when
 their channel's presence changed, and every TOUCH_SECONDS it marks their visitors as still here
-(one UPDATE for all of them), which is how the chat sender knows a visitor has been away. A visitor's
+(one UPDATE for all of them), which is how the chat sender knows a visitor has been away. Every
+CATCH_UP_SECONDS it compares the replies the outbox marked sent with what each socket carried, and
+sends a socket the ones it missed: a live event can be lost between processes (the local relay
+drops events for a process that is 0.1 s behind; a web process still subscribing), and a reply
+marked sent must reach a visitor who is here without waiting for a reconnect. A visitor's
 coming and going is also marked in the "presence" store and published as `{"type": "visitor", "online"}`
 on their conversation's channel, for the agents' consoles (never forwarded to the visitor).
 """
@@ -17,6 +21,7 @@ import contextlib
 import json
 import logging
 import time
+from datetime import datetime, timedelta
 
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
@@ -28,12 +33,14 @@ from helpdesk.chat import channels as chat_channels
 from helpdesk.chat import conversations
 from helpdesk.chat import presence as chat_presence
 from helpdesk.chat.tokens import TokenInvalid
-from helpdesk.models import ChatChannel, ChatConversation
+from helpdesk.models import ChatChannel, ChatConversation, utcnow
 from helpdesk.staff import presence
 
 log = logging.getLogger(__name__)
 
 PRESENCE_SECONDS = 15
+CATCH_UP_SECONDS = 5
+CATCH_UP_GRACE = 2.0  # a reply younger than this may still be on its live way: not caught up yet
 TOUCH_SECONDS = 30  # well inside conversations.AWAY (2 min)
 FRAMES_PER_10_SECONDS = 60  # any frame, typing included; messages have their own, shared limit
 MAX_FRAME_CHARS = 12_000  # a 5,000-character message in JSON, with room for escapes
@@ -49,6 +56,8 @@ class Connection:
         self.conversation = conversation
         self.public_id = conversation.public_id
         self.presence: dict | None = None
+        self.carried: set[int] = set()  # the agents' replies (seq) this socket sent, live or by catch-up
+        self.hello_at: datetime | None = None  # replies sent before it came in the history
         self._lock = asyncio.Lock()
         self._window: list[float] = []
 
@@ -140,11 +149,13 @@ async def _read(connection: Connection, sessions, settings) -> None:
 async def _hello(connection: Connection, frame: dict, sessions, settings) -> None:
     after = frame.get("after", 0)
     after = after if isinstance(after, int) and after >= 0 else 0
+    connection.hello_at = utcnow()
     async with sessions() as session:
         conversation = await session.get(ChatConversation, connection.conversation.id)
         messages = await conversations.history(session, connection.public_id, after)
         status = await chat_presence.channel_status(session, connection.socket.app.stores.get("presence"),
                                                connection.channel)
+    connection.carried.update(m["seq"] for m in messages if m.get("from") == "agent")
     await connection.send({"type": "history", "messages": messages, "agent_read": conversation.agent_last_read_id})
     connection.presence = status.frame()
     await connection.send(connection.presence)
@@ -203,6 +214,8 @@ async def _forward(connection: Connection, subscriber, sessions) -> None:
         except ValueError:
             continue
         kind = event.get("type")
+        if kind == "message" and event.get("seq") in connection.carried:
+            continue  # the catch-up sent it already (its live event was late)
         if kind in ("typing", "read"):
             if event.pop("from", None) != "agent":
                 continue
@@ -219,6 +232,8 @@ async def _forward(connection: Connection, subscriber, sessions) -> None:
             await connection.send(event)
         except Exception:  # noqa: BLE001 - the socket went away; the reader ends the connection
             return
+        if kind == "message" and event.get("from") == "agent" and isinstance(event.get("seq"), int):
+            connection.carried.add(event["seq"])
 
 
 async def _visitor_connected(app, public_id: str, online: bool) -> None:
@@ -226,6 +241,33 @@ async def _visitor_connected(app, public_id: str, online: bool) -> None:
     a ticket opens) and published to the conversation's channel (open tickets' live streams)."""
     await presence.mark_visitor(app.stores.get("presence"), public_id, online)
     live.publish(live.chat_channel(public_id), {"type": "visitor", "online": online})
+
+
+async def _catch_up(session, since) -> "datetime":
+    """Send each socket the replies marked sent since `since` that it did not carry; returns the
+    time caught up to. A socket that connected after a reply had it in its history."""
+    until = utcnow() - timedelta(seconds=CATCH_UP_GRACE)
+    sent = await conversations.replies_sent_between(session, since - timedelta(seconds=1), until)
+    if not sent:
+        return until
+    by_conversation: dict[str, list[Connection]] = {}
+    for connections in _connected.values():
+        for connection in connections:
+            by_conversation.setdefault(connection.public_id, []).append(connection)
+    for public_id, seq, at in sorted(sent, key=lambda row: row[1]):
+        missed = [c for c in by_conversation.get(public_id, ())
+                  if c.hello_at is not None and at > c.hello_at and seq not in c.carried]
+        if not missed:
+            continue
+        frame = await conversations.stored_frame(session, public_id, seq)
+        if frame is None:
+            continue
+        for connection in missed:
+            with contextlib.suppress(Exception):
+                await connection.send({"type": "message", **frame})
+                connection.carried.add(seq)
+        log.info("chat reply %s caught up on %d socket(s): its live event did not arrive", seq, len(missed))
+    return until
 
 
 def _start_housekeeping(socket: WebSocket) -> None:
@@ -236,12 +278,17 @@ def _start_housekeeping(socket: WebSocket) -> None:
 
 
 async def _keep_house(app) -> None:
-    """Presence changes to the sockets; the visitors' `last_seen_at` kept fresh."""
-    last_touch = time.monotonic()
+    """Presence changes to the sockets; the visitors' `last_seen_at` kept fresh; missed replies caught up."""
+    last_touch = last_presence = time.monotonic()
+    caught_up_to = utcnow() - timedelta(seconds=CATCH_UP_GRACE)
     while any(_connected.values()):
-        await asyncio.sleep(PRESENCE_SECONDS)
+        await asyncio.sleep(min(CATCH_UP_SECONDS, PRESENCE_SECONDS))
         try:
             async with app.state.sessions() as session:
+                caught_up_to = await _catch_up(session, caught_up_to)
+                if time.monotonic() - last_presence < PRESENCE_SECONDS:
+                    continue
+                last_presence = time.monotonic()
                 for channel_id, connections in list(_connected.items()):
                     if not connections:
                         continue

@@ -286,6 +286,17 @@ async def history(session: AsyncSession, public_id: str, after: int = 0) -> list
     return [message_frame(m) for m in reversed(rows)]
 
 
+async def replies_sent_between(session: AsyncSession, since: datetime,
+                               until: datetime) -> list[tuple[str, int, datetime]]:
+    """(public id, seq, when) of the agents' replies marked sent in (since, until]: what the sockets'
+    catch-up compares with what they carried (channels/chat/socket.py). One range read of the
+    outbox's (delivery_status, updated_at) index, whatever the number of conversations."""
+    rows = await session.execute(select(Message.external_id, Message.id, Message.updated_at).where(
+        Message.delivery_status == "sent", Message.updated_at > since, Message.updated_at <= until,
+        Message.channel == CHANNEL, Message.direction == "outbound"))
+    return [(external.split(":", 1)[0], seq, at) for external, seq, at in rows if external and ":" in external]
+
+
 async def stored_frame(session: AsyncSession, public_id: str, seq: int) -> dict | None:
     message = await session.scalar(select(Message).where(_own_messages(public_id), Message.id == seq)
                                    .options(selectinload(Message.attachments)))

@@ -261,6 +261,28 @@ async def test_agent_reply_reaches_the_socket_a_note_does_not_and_a_reconnect_ge
     assert [m["seq"] for m in everything["messages"]] == [ack["seq"], reply.id, *missed]
 
 
+async def test_a_reply_whose_live_event_was_lost_still_reaches_the_connected_visitor_once(
+        chat, sessions, settings, monkeypatch):
+    from channels.chat import socket as chat_socket
+    from helpdesk.chat import conversations
+
+    monkeypatch.setattr(chat_socket, "CATCH_UP_SECONDS", 0.3)
+    monkeypatch.setattr(chat_socket, "CATCH_UP_GRACE", 0.2)
+    token = await chat.token(name="Ann")
+    async with chat.socket(token) as visitor:
+        await visitor.hello()
+        await visitor.say("Is the kettle back in stock?")
+        ticket_id = (await _conversation(sessions, token, settings)).ticket_id
+        with monkeypatch.context() as lost:  # the live event never arrives (a relay that dropped it)
+            lost.setattr(conversations, "publish_message", lambda public_id, frame: None)
+            reply = await _reply(sessions, settings, chat, ticket_id, "Yes, since this morning.")
+        frame = await visitor.reply(timeout=5)
+        assert (frame["seq"], frame["text"]) == (reply.id, "Yes, since this morning.")
+        live = await _reply(sessions, settings, chat, ticket_id, "Anything else?")  # arrives live as before
+        assert (await visitor.reply())["seq"] == live.id
+        await visitor.quiet("message", seconds=1.0, **{"from": "agent"})  # neither comes twice
+
+
 async def test_typing_and_read_go_both_ways(chat, sessions, settings):
     from helpdesk import live
     from helpdesk.chat import conversations
