@@ -60,6 +60,11 @@ def test_a_lead_merges_two_customers_through_the_type_ahead_and_the_side_by_side
     page.add_init_script(RECORD_VIOLATIONS)
     try:
         sign_in(page, merge_server, "lena@shop.test")
+        page.goto(f"{merge_server.url}/console/customers/duplicates")
+        suggestion = page.locator(f"#suggestion-{ann}-{annie}")
+        assert "same phone +4915112345678" in suggestion.inner_text()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "customer-duplicates.png"))
         page.goto(f"{merge_server.url}/console/customers/{annie}")
         hint = page.locator("#customer-duplicates", has_text="Possible duplicate")
         hint.wait_for()  # fetched after the panel
@@ -68,7 +73,6 @@ def test_a_lead_merges_two_customers_through_the_type_ahead_and_the_side_by_side
         page.locator("#customer-merge-search").press_sequentially("ann@exa", delay=40)
         hit = page.locator("#customer-merge-hits a.merge-hit", has_text="Ann Example")
         hit.wait_for()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "customer-merge-type-ahead.png"))
         hit.click()
 
