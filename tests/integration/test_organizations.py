@@ -183,3 +183,37 @@ def test_the_organizations_command(tmp_path):
         failed = helpdesk(["organizations", *args], env, tmp_path)
         assert failed.returncode == 1 and message in failed.stderr and "Traceback" not in failed.stderr, failed.stderr
     assert "Other" not in ok("list") and "Bad" not in ok("list")  # a refused domain created nothing
+
+
+async def test_organization_page_issues_the_same_number_of_queries_for_one_or_many_customers(app, client, shop,
+                                                                                              session, settings):
+    """No N+1: an organization of 1 customer and one of 12 (with tickets and orders) cost the same statements."""
+    from sqlalchemy import event
+
+    small = await organizations.create_organization(session, "Small", domains=["small.example"])
+    large = await organizations.create_organization(session, "Large", domains=["large.example"])
+    await _customer(session, settings, "one@small.example", "One")
+    for n in range(12):
+        customer_id = await _customer(session, settings, f"p{n}@large.example", f"Person {n}", f"Question {n}")
+        session.add_all([_order(customer_id, 100 + n, "EUR", "10.00"), _order(customer_id, 200 + n, "USD", "5.00")])
+    await session.commit()
+    await sign_in(client, "agent")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    engine = app.state.engine.sync_engine
+    counts = {}
+    for name, org in (("small", small), ("large", large)):
+        await client.get(f"/console/organizations/{org.id}")  # warm caches (sessions)
+        event.listen(engine, "before_cursor_execute", count)
+        statements.clear()
+        try:
+            response = await client.get(f"/console/organizations/{org.id}")
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert response.status_code == 200
+        counts[name] = len(statements)
+    assert "12 customers" in response.text and "120.00 EUR" in response.text
+    assert counts["small"] == counts["large"] and counts["large"] <= 12, counts
