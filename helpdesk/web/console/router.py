@@ -30,6 +30,7 @@ from helpdesk.web.console.sla_board import SlaBoardController
 from helpdesk.web.console.snooze import SnoozeController
 from helpdesk.web.console.social_admin import SocialAdminController
 from helpdesk.web.console.tickets import TicketController
+from helpdesk.web.console.tokens_admin import TokensAdminController
 from helpdesk.web.console.webhooks_admin import WebhooksAdminController
 
 console_router = Router(
@@ -38,7 +39,7 @@ console_router = Router(
                     CustomerController, SlaBoardController, AdminController, ChatAdminController, SocialAdminController,
                     SlaAdminController, QuarantineController, LiveController, SnoozeController, NotificationController,
                     OrganizationController, CustomerAttributeController,
-                    WebhooksAdminController, CustomerPrivacyController],
+                    WebhooksAdminController, TokensAdminController, CustomerPrivacyController],
     guards=[same_origin, signed_in, errors.ids_in_range],
     dependencies={"agent": Provide(current_agent)},
     request_class=HTMXRequest,
