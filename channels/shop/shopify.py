@@ -60,8 +60,13 @@ def parse(body: bytes) -> OrderIn:
         total=_money(data.get("total_price"), "total_price"), placed_at=placed_at,
         updated_at=_when(data.get("updated_at"), "updated_at"),
         email=customer.get("email") or data.get("email") or data.get("contact_email"),
-        phone=customer.get("phone") or data.get("phone") or billing.get("phone"),
+        phone=customer.get("phone") or data.get("phone") or _international(billing.get("phone")),
         name=name, items=tuple(_item(item, n) for n, item in enumerate(items, 1)))
+
+
+def _international(phone) -> str | None:
+    """An address's phone only when it has its country code: "555-625-1199" could be anywhere's."""
+    return phone if isinstance(phone, str) and phone.strip().startswith("+") else None
 
 
 def status_of(data: dict) -> str:

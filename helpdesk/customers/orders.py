@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -110,7 +110,12 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
     """Insert or update many orders in a few statements; flushes, does not commit. With
     `replace_items` an order's items not named again are deleted (a webhook sends the whole order);
     without, items are added and updated only (an import may spread one order over many rows)."""
-    orders = list({(o.source, o.external_id): o for o in orders}.values())  # the last version of each wins
+    latest: dict[tuple[str, str], OrderIn] = {}
+    for order in orders:  # one version of each order: the newest (the last of equals)
+        kept = latest.get((order.source, order.external_id))
+        if kept is None or not _is_stale(order.updated_at, kept.updated_at):
+            latest[(order.source, order.external_id)] = order
+    orders = list(latest.values())
     result = BulkResult()
     if not orders:
         return result
@@ -133,7 +138,7 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
             writable.append((order, customer_id))
     if not writable:
         return result
-    written = await _write_orders(session, writable)
+    written, inserted = await _write_orders(session, writable)
     item_orders = []
     for order, customer_id in writable:
         key = (order.source, order.external_id)
@@ -141,7 +146,7 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
         if order_id is None:  # a newer version was stored meanwhile (the guard in the statement)
             result.orders.append(Upserted(order.source, order.external_id, None, None, stale=True))
             continue
-        created = key not in stored
+        created = key not in stored if inserted is None else key in inserted
         result.orders.append(Upserted(order.source, order.external_id, order_id, customer_id, created=created))
         item_orders.append((order_id, order, created))
     await _write_items(session, item_orders, replace=replace_items)
@@ -311,9 +316,13 @@ async def _flag_conflicts(session: AsyncSession, conflicts: list[tuple[tuple[str
 _ORDER_FIELDS = ("customer_id", "number", "status", "currency", "total", "placed_at", "updated_at")
 
 
-async def _write_orders(session: AsyncSession, writable: list[tuple[OrderIn, int]]) -> dict[tuple[str, str], int]:
+async def _write_orders(session: AsyncSession, writable: list[tuple[OrderIn, int]]
+                        ) -> tuple[dict[tuple[str, str], int], set[tuple[str, str]] | None]:
     """INSERT … ON CONFLICT (source, external_id) DO UPDATE, guarded so a concurrent newer version
-    stored since we looked is kept. Returns (source, external_id) -> id of the orders written."""
+    stored since we looked is kept. Returns (source, external_id) -> id of the orders written, and
+    on PostgreSQL which of them this statement inserted (`xmax = 0`: the row has no updater), which
+    is exact even when another process inserted the same order since we looked. SQLite has one
+    writer at a time, so what we looked up first is still true there (None)."""
     table = Order.__table__
     statement = _dialect_insert(session)(table)
     excluded = statement.excluded
@@ -321,12 +330,20 @@ async def _write_orders(session: AsyncSession, writable: list[tuple[OrderIn, int
                 and_(excluded.updated_at.is_not(None), excluded.updated_at >= table.c.updated_at))
     statement = statement.on_conflict_do_update(
         index_elements=["source", "external_id"], set_={name: excluded[name] for name in _ORDER_FIELDS}, where=guard,
-    ).returning(table.c.id, table.c.source, table.c.external_id)
+    )
+    postgres = session.bind.dialect.name == "postgresql"
+    statement = statement.returning(table.c.id, table.c.source, table.c.external_id,
+                                    literal_column("xmax = 0" if postgres else "0"))
     rows = await session.execute(statement, [
         {"source": o.source, "external_id": o.external_id, "customer_id": customer_id, "number": o.number[:50],
          "status": o.status[:30], "currency": o.currency[:3], "total": o.total, "placed_at": o.placed_at,
          "updated_at": o.updated_at} for o, customer_id in writable])
-    return {(source, external_id): order_id for order_id, source, external_id in rows}
+    written, inserted = {}, set()
+    for order_id, source, external_id, fresh in rows:
+        written[(source, external_id)] = order_id
+        if fresh:
+            inserted.add((source, external_id))
+    return written, inserted if postgres else None
 
 
 def _item_key(external_id: str | None, sku: str | None, title: str) -> tuple[str, str]:

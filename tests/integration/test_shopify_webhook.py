@@ -132,3 +132,22 @@ async def test_other_topics_are_acknowledged_and_ignored(client, session):
     answer = await deliver(client, {"id": 7}, topic="products/update")
     assert answer.status_code == 200 and answer.json() == {"ignored": "products/update"}
     assert await count(session, Order) == 0
+
+
+async def test_concurrent_deliveries_are_stored_together_each_answered_and_the_newest_version_kept(client, session):
+    import asyncio
+
+    def version(n: int, minutes: int, status: str) -> dict:
+        order = copy.deepcopy(corpus_order())
+        order.update(id=n, name=f"#{n}", updated_at=f"2008-01-10T11:{minutes:02d}:00-05:00", financial_status=status,
+                     email=f"buyer{n % 3}@example.com")
+        order["customer"]["email"] = order["email"]
+        return order
+
+    bodies = [version(n, 0, "pending") for n in range(1, 21)] + [version(1, 30, "paid"), version(1, 10, "voided")]
+    answers = await asyncio.gather(*(deliver(client, body, webhook_id=f"wh-c{k}") for k, body in enumerate(bodies)))
+    assert all(answer.status_code == 200 for answer in answers), [a.text for a in answers]
+    assert await count(session, Order) == 20 and await count(session, OrderItem) == 60
+    assert await count(session, Customer) == 3  # one per buyer, though their orders came in one batch
+    first = await session.scalar(select(Order).where(Order.external_id == "1"))
+    assert first.status == "paid"
