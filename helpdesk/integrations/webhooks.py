@@ -178,9 +178,13 @@ def emit_on(sync_session: Session, conn, event: str, *refs: dict) -> None:
     if not endpoint_ids or not refs:
         return
     for ref in refs:
-        payload = payloads.envelope(event, payloads.data_for(conn, event, ref))
-        written = conn.execute(_QUEUE, {"ids": endpoint_ids, "event": event, "payload": payload, "now": utcnow()})
-        sync_session.info.setdefault(_PENDING, []).extend(written.scalars())
+        _queue(sync_session, conn, endpoint_ids, event, payloads.data_for(conn, event, ref))
+
+
+def _queue(sync_session: Session, conn, endpoint_ids: list[int], event: str, data: dict) -> None:
+    payload = payloads.envelope(event, data)
+    written = conn.execute(_QUEUE, {"ids": endpoint_ids, "event": event, "payload": payload, "now": utcnow()})
+    sync_session.info.setdefault(_PENDING, []).extend(written.scalars())
 
 
 async def emit(session: AsyncSession, event: str, *refs: dict) -> None:
@@ -196,10 +200,18 @@ async def emit(session: AsyncSession, event: str, *refs: dict) -> None:
 
 
 def message_stored(sync_session: Session, conn, ticket_id: int, message_id: int, *, created: bool) -> None:
-    """What an ingested message means to integrations: maybe a new ticket, always a new message."""
-    if created:
-        emit_on(sync_session, conn, "ticket.created", {"ticket_id": ticket_id})
-    emit_on(sync_session, conn, "message.created", {"ticket_id": ticket_id, "message_id": message_id})
+    """What an ingested message means to integrations: maybe a new ticket, always a new message
+    (the ticket read once for both)."""
+    created_to = subscriptions.endpoints(conn, "ticket.created") if created else []
+    message_to = subscriptions.endpoints(conn, "message.created")
+    if not created_to and not message_to:
+        return
+    ticket = payloads.ticket(conn, ticket_id)
+    if created_to:
+        _queue(sync_session, conn, created_to, "ticket.created", {"ticket": ticket})
+    if message_to:
+        _queue(sync_session, conn, message_to, "message.created",
+               {"ticket": ticket, "message": payloads.message(conn, message_id)})
 
 
 # -- enqueue once committed -----------------------------------------------------------------------
