@@ -19,7 +19,7 @@ console = Console(stderr=True)
 # The core's command modules; each adds its commands with `register(cli)`.
 CORE_COMMANDS = ["helpdesk.commands.core", "helpdesk.commands.demo", "helpdesk.commands.bench",
                  "helpdesk.commands.export", "helpdesk.commands.seed", "helpdesk.commands.sla",
-                 "helpdesk.commands.customers",
+                 "helpdesk.commands.customers", "helpdesk.commands.webhooks",
                  "helpdesk.commands.organizations", "helpdesk.commands.tokens"]
 PLUGIN_GROUP = "helpdesk.commands"
 
