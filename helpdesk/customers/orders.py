@@ -19,7 +19,8 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from sqlalchemy import and_, bindparam, delete, insert, literal_column, or_, select, update
+from sqlalchemy import DateTime, and_, any_, bindparam, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,8 @@ from sqlalchemy.orm import selectinload
 from helpdesk.customers.identities import InvalidIdentity, email_domain
 from helpdesk.customers.resolution import fold_plus_addresses, normalise
 from helpdesk.models import Customer, CustomerIdentity, IdentityConflict, Order, OrderItem, OrganizationDomain
-from helpdesk.models.base import utcnow
+from helpdesk.models.base import UTCDateTime, utcnow
+from helpdesk.tickets import search
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class BulkResult:
     orders: list[Upserted] = field(default_factory=list)
     customers_created: int = 0
     conflicts: int = 0
+    changed_customers: set[int] = field(default_factory=set)  # known customers given an identity or a name
 
     def count(self, what: str) -> int:
         if what == "created":
@@ -119,6 +122,13 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
     result = BulkResult()
     if not orders:
         return result
+    in_bulk = _postgres(session) and len(orders) > 1
+    if in_bulk:
+        # a prepared statement's generic plan, made while the tables were small, would scan them
+        # whole once they are not (an import fills them): plan each statement for its arrays
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        # the search triggers would rebuild documents once per identity row: once per customer instead
+        await session.run_sync(lambda sync_session: search.defer_documents(sync_session.connection()))
     stored = await _stored_orders(session, orders)
     fresh: list[OrderIn] = []
     for order in orders:
@@ -128,6 +138,9 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
         else:
             fresh.append(order)
     customers = await _resolve_customers(session, fresh, result)
+    if in_bulk and result.changed_customers:  # their tickets' search documents, rebuilt once each
+        changed = sorted(result.changed_customers)
+        await session.run_sync(lambda sync_session: search.refresh_documents(sync_session.connection(), [], changed))
     writable = []
     for order in fresh:
         customer_id = customers.get(id(order))
@@ -160,7 +173,29 @@ def _is_stale(incoming: datetime | None, current: datetime | None) -> bool:
 
 
 def _dialect_insert(session: AsyncSession):
-    return pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return pg_insert if _postgres(session) else sqlite_insert
+
+
+def _postgres(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
+def _among(session: AsyncSession, column, values):
+    """`column IN values`; on PostgreSQL `= ANY(array)`: one parameter, not thousands to render and bind."""
+    if _postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(_element_type(column.type))))
+    return column.in_(values)
+
+
+def _unnested(table, rows: list[dict], columns: Sequence[str]):
+    """PostgreSQL: SELECT unnest(array per column): many rows as a few array parameters, for
+    INSERT … SELECT (a parameter per value costs more to render and bind than the insert itself)."""
+    return select(*(func.unnest(bindparam(f"rows_{name}", [row[name] for row in rows],
+                                          type_=ARRAY(_element_type(table.c[name].type)))) for name in columns))
+
+
+def _element_type(column_type):
+    return DateTime(timezone=True) if isinstance(column_type, UTCDateTime) else column_type
 
 
 async def _stored_orders(session: AsyncSession, orders: list[OrderIn]) -> dict[tuple[str, str], tuple[int, datetime | None]]:
@@ -170,7 +205,7 @@ async def _stored_orders(session: AsyncSession, orders: list[OrderIn]) -> dict[t
     stored = {}
     for source, external_ids in by_source.items():
         rows = await session.execute(select(Order.external_id, Order.id, Order.updated_at).where(
-            Order.source == source, Order.external_id.in_(external_ids)))
+            Order.source == source, _among(session, Order.external_id, external_ids)))
         stored.update({(source, external_id): (order_id, updated_at) for external_id, order_id, updated_at in rows})
     return stored
 
@@ -203,10 +238,13 @@ async def _resolve_customers(session: AsyncSession, orders: list[OrderIn], resul
             chosen = -len(new_customers)
         elif name and chosen > 0 and not names.get(chosen) and chosen not in renames:
             renames[chosen] = name
+            result.changed_customers.add(chosen)
         for k in keys:
             holder = holders.get(k)
             if holder is None:
                 holders[k] = chosen
+                if chosen > 0:
+                    result.changed_customers.add(chosen)
                 identities.append({"customer_id": chosen, "kind": k[0], "value": k[1], "display_name": name})
             elif holder != chosen:
                 conflicts.append((k, holder, chosen))
@@ -218,10 +256,8 @@ async def _resolve_customers(session: AsyncSession, orders: list[OrderIn], resul
         return real[-customer_id - 1] if customer_id < 0 else customer_id
 
     if identities:
-        insert_identity = _dialect_insert(session)(CustomerIdentity.__table__).on_conflict_do_nothing(
-            index_elements=["kind", "value"])
-        await session.execute(insert_identity, [{**row, "customer_id": actual(row["customer_id"]), "verified": False}
-                                                for row in identities])
+        rows = [{**row, "customer_id": actual(row["customer_id"]), "verified": False} for row in identities]
+        await _insert(session, CustomerIdentity.__table__, rows, conflict=["kind", "value"])
     if renames:
         await session.execute(update(Customer.__table__).where(Customer.__table__.c.id == bindparam("cid"))
                               .values(name=bindparam("new_name")),
@@ -252,7 +288,7 @@ async def _holders(session: AsyncSession, wanted: set[tuple[str, str]]) -> tuple
     rows = await session.execute(
         select(CustomerIdentity.kind, CustomerIdentity.value, Customer.id, Customer.merged_into_id, Customer.name)
         .join(Customer, Customer.id == CustomerIdentity.customer_id)
-        .where(or_(*(and_(CustomerIdentity.kind == kind, CustomerIdentity.value.in_(values))
+        .where(or_(*(and_(CustomerIdentity.kind == kind, _among(session, CustomerIdentity.value, values))
                      for kind, values in by_kind.items()))))
     merged: dict[tuple[str, str], int] = {}
     for kind, value, customer_id, merged_into_id, name in rows:
@@ -324,22 +360,25 @@ async def _write_orders(session: AsyncSession, writable: list[tuple[OrderIn, int
     is exact even when another process inserted the same order since we looked. SQLite has one
     writer at a time, so what we looked up first is still true there (None)."""
     table = Order.__table__
+    postgres = _postgres(session)
+    rows = [{"source": o.source, "external_id": o.external_id, "customer_id": customer_id, "number": o.number[:50],
+             "status": o.status[:30], "currency": o.currency[:3], "total": o.total, "placed_at": o.placed_at,
+             "updated_at": o.updated_at} for o, customer_id in writable]
+    columns = list(rows[0])
     statement = _dialect_insert(session)(table)
+    if postgres:
+        statement = statement.from_select(columns, _unnested(table, rows, columns))
     excluded = statement.excluded
     guard = or_(table.c.updated_at.is_(None),
                 and_(excluded.updated_at.is_not(None), excluded.updated_at >= table.c.updated_at))
     statement = statement.on_conflict_do_update(
         index_elements=["source", "external_id"], set_={name: excluded[name] for name in _ORDER_FIELDS}, where=guard,
     )
-    postgres = session.bind.dialect.name == "postgresql"
     statement = statement.returning(table.c.id, table.c.source, table.c.external_id,
                                     literal_column("xmax = 0" if postgres else "0"))
-    rows = await session.execute(statement, [
-        {"source": o.source, "external_id": o.external_id, "customer_id": customer_id, "number": o.number[:50],
-         "status": o.status[:30], "currency": o.currency[:3], "total": o.total, "placed_at": o.placed_at,
-         "updated_at": o.updated_at} for o, customer_id in writable])
+    returned = await (session.execute(statement) if postgres else session.execute(statement, rows))
     written, inserted = {}, set()
-    for order_id, source, external_id, fresh in rows:
+    for order_id, source, external_id, fresh in returned:
         written[(source, external_id)] = order_id
         if fresh:
             inserted.add((source, external_id))
@@ -358,7 +397,7 @@ async def _write_items(session: AsyncSession, item_orders: list[tuple[int, Order
     if known_ids:
         rows = await session.execute(select(OrderItem.order_id, OrderItem.id, OrderItem.external_id, OrderItem.sku,
                                             OrderItem.title, OrderItem.quantity, OrderItem.unit_price)
-                                     .where(OrderItem.order_id.in_(known_ids)))
+                                     .where(_among(session, OrderItem.order_id, known_ids)))
         for order_id, item_id, external_id, sku, title, quantity, unit_price in rows:
             existing.setdefault(order_id, {})[_item_key(external_id, sku, title)] = (
                 item_id, (external_id, sku, title, quantity, Decimal(unit_price)))
@@ -393,4 +432,16 @@ async def _write_items(session: AsyncSession, item_orders: list[tuple[int, Order
             external_id=bindparam("u_external_id"), sku=bindparam("u_sku"), title=bindparam("u_title"),
             quantity=bindparam("u_quantity"), unit_price=bindparam("u_unit_price")), updates)
     if inserts:
-        await session.execute(insert(table), inserts)
+        await _insert(session, table, inserts)
+
+
+async def _insert(session: AsyncSession, table, rows: list[dict], *, conflict: list[str] | None = None) -> None:
+    """Many rows: one INSERT … SELECT unnest(…) on PostgreSQL, an executemany on SQLite (a loop in C
+    there). With `conflict`, rows whose key exists already are left out (ON CONFLICT DO NOTHING)."""
+    statement = _dialect_insert(session)(table) if conflict else insert(table)
+    if _postgres(session):
+        columns = list(rows[0])
+        statement = statement.from_select(columns, _unnested(table, rows, columns))
+    if conflict:
+        statement = statement.on_conflict_do_nothing(index_elements=conflict)
+    await (session.execute(statement) if _postgres(session) else session.execute(statement, rows))
