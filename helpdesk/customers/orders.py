@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from sqlalchemy import DateTime, and_, any_, bindparam, delete, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import DateTime, Integer, and_, any_, bindparam, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,7 +30,6 @@ from helpdesk.customers.identities import InvalidIdentity, email_domain
 from helpdesk.customers.resolution import fold_plus_addresses, normalise
 from helpdesk.models import Customer, CustomerIdentity, IdentityConflict, Order, OrderItem, OrganizationDomain
 from helpdesk.models.base import UTCDateTime, utcnow
-from helpdesk.tickets import search
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +127,8 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
         # whole once they are not (an import fills them): plan each statement for its arrays
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         # the search triggers would rebuild documents once per identity row: once per customer instead
-        await session.run_sync(lambda sync_session: search.defer_documents(sync_session.connection()))
+        # (migration 0008's switch, as tickets/search.py uses it; tickets import customers, not back)
+        await session.execute(_DEFER_SEARCH)
     stored = await _stored_orders(session, orders)
     fresh: list[OrderIn] = []
     for order in orders:
@@ -139,8 +139,7 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
             fresh.append(order)
     customers = await _resolve_customers(session, fresh, result)
     if in_bulk and result.changed_customers:  # their tickets' search documents, rebuilt once each
-        changed = sorted(result.changed_customers)
-        await session.run_sync(lambda sync_session: search.refresh_documents(sync_session.connection(), [], changed))
+        await session.execute(_REFRESH_SEARCH, {"customers": sorted(result.changed_customers)})
     writable = []
     for order in fresh:
         customer_id = customers.get(id(order))
@@ -164,6 +163,11 @@ async def upsert_orders_bulk(session: AsyncSession, orders: Sequence[OrderIn], *
         item_orders.append((order_id, order, created))
     await _write_items(session, item_orders, replace=replace_items)
     return result
+
+
+_DEFER_SEARCH = text("SELECT set_config('helpdesk.search_deferred', 'on', true)")
+_REFRESH_SEARCH = text("SELECT helpdesk_refresh_ticket_search(ARRAY(SELECT id FROM tickets WHERE customer_id = ANY(:customers)))"
+                       ).bindparams(bindparam("customers", type_=ARRAY(Integer)))
 
 
 def _is_stale(incoming: datetime | None, current: datetime | None) -> bool:

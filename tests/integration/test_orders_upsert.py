@@ -125,3 +125,13 @@ async def test_the_demo_seeds_its_orders_through_the_upsert_once(settings, sessi
     emails = set(await session.scalars(select(CustomerIdentity.value).where(
         CustomerIdentity.kind == "email", CustomerIdentity.customer_id.in_({o.customer_id for o in orders}))))
     assert len(emails) == 4  # each order on the demo customer with that email, none created twice
+
+
+async def test_a_known_customer_given_an_identity_in_bulk_keeps_one_record(session):
+    known = await resolve(session, [Claimed("email", "ann@example.com")], source="csv")
+    await session.commit()
+    result = await upsert_orders_bulk(session, [order("1", phone="+4915111111111"), order("2", email="bo@example.com")])
+    await session.commit()
+    assert result.changed_customers == {known.customer_id} and result.customers_created == 1
+    assert await session.scalar(select(CustomerIdentity.customer_id).where(
+        CustomerIdentity.value == "+4915111111111")) == known.customer_id
