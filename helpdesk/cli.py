@@ -20,7 +20,8 @@ console = Console(stderr=True)
 CORE_COMMANDS = ["helpdesk.commands.core", "helpdesk.commands.demo", "helpdesk.commands.bench",
                  "helpdesk.commands.export", "helpdesk.commands.seed", "helpdesk.commands.sla",
                  "helpdesk.commands.customers", "helpdesk.commands.webhooks",
-                 "helpdesk.commands.organizations", "helpdesk.commands.tokens"]
+                 "helpdesk.commands.organizations", "helpdesk.commands.tokens",
+                 "helpdesk.commands.orders"]
 PLUGIN_GROUP = "helpdesk.commands"
 
 
