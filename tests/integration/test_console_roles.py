@@ -174,7 +174,7 @@ async def ids(shop, session):
             "response_id": 99999, "quarantine_id": 99999, "notification_id": 99999, "channel_id": 99999,
             "policy_id": 99999, "calendar_id": 99999, "account_id": 99999, "conflict_id": 99999,
             "organization_id": 99999,
-            "endpoint_id": 99999, "delivery_id": 99999}
+            "endpoint_id": 99999, "delivery_id": 99999, "token_id": 99999}
 
 
 async def call(client, method: str, url: str, token: str | None):
