@@ -151,20 +151,76 @@ async def _same_name_and_organization(session: AsyncSession, customer_id: int | 
 
 
 async def _similar_email(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
+    """Keys shared by several customers (one grouping scan, or the few candidates of one customer's
+    addresses), then the addresses behind them."""
     ci = CustomerIdentity
-    keyed = (select(ci.customer_id, ci.value, email_key_sql(ci.value).label("key"))
-             .where(ci.kind == "email", _live(ci.customer_id)).cte("keyed"))
-    shared = select(keyed.c.key).group_by(keyed.c.key).having(func.count(keyed.c.customer_id.distinct()) > 1)
-    if customer_id is not None:
-        shared = shared.where(keyed.c.key.in_(select(keyed.c.key).where(keyed.c.customer_id == customer_id)))
-    a, b = keyed.alias("a"), keyed.alias("b")
+    key = email_key_sql(ci.value)
+    if customer_id is None:
+        keys = list(await session.scalars(
+            select(key).join(Customer, Customer.id == ci.customer_id)
+            .where(ci.kind == "email", Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+            .group_by(key).having(func.count(ci.customer_id.distinct()) > 1).limit(LIMIT)))
+        candidates = ci.kind == "email"  # a second scan, as cheap as the grouping's
+    else:
+        # emails are stored lower-cased (identities.normalise_identity), so one customer's
+        # spellings are found by prefix; an address stored before that in other case shows on the page
+        own = list(await session.scalars(select(ci.value).where(ci.customer_id == customer_id, ci.kind == "email")))
+        keys = sorted({email_key(value) for value in own})
+        candidates = and_(ci.kind == "email", or_(*[_spellings_of(k, session.get_bind().dialect.name) for k in keys]))
+    if not keys:
+        return []
     rows = await session.execute(
-        select(a.c.customer_id, b.c.customer_id, a.c.value, b.c.value)
-        .where(a.c.key == b.c.key, a.c.customer_id < b.c.customer_id, a.c.key.in_(shared),
-               _not_dismissed(a.c.customer_id, b.c.customer_id))
-        .order_by(b.c.customer_id.desc(), a.c.customer_id).limit(LIMIT)
-    )
-    return [(low, high, f"emails {va} and {vb} differ only in {email_difference(va, vb)}") for low, high, va, vb in rows]
+        select(ci.customer_id, ci.value, key).join(Customer, Customer.id == ci.customer_id)
+        .where(candidates, key.in_(keys), Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+        .order_by(ci.customer_id))
+    by_key: dict[str, list[tuple[int, str]]] = {}
+    for owner, value, shared in rows:
+        by_key.setdefault(shared, []).append((owner, value))
+    pairs = {}
+    for held in by_key.values():
+        for low, value_low in held:
+            for high, value_high in held:
+                if low < high and (customer_id is None or customer_id in (low, high)):
+                    pairs.setdefault((low, high), (value_low, value_high))
+    dismissed = await _dismissed(session, list(pairs))
+    return [(low, high, f"emails {va} and {vb} differ only in {email_difference(va, vb)}")
+            for (low, high), (va, vb) in sorted(pairs.items(), key=lambda p: (-p[0][1], p[0][0]))
+            if (low, high) not in dismissed][:LIMIT]
+
+
+def _spellings_of(key: str, dialect: str):
+    """Addresses that may share `key`, narrowed by how they must start: the local part (a +tag follows
+    it) or, at Gmail, its first three letters with or without a dot between them (`ann`, `a.nn`,
+    `an.n`, `a.n.n`). SQLite finds each as a range on the (kind, value) index; PostgreSQL's collation
+    may not order punctuation bytewise, so there LIKE alone decides (a scan of the addresses)."""
+    local, _, domain = key.rpartition("@")
+    if domain == "gmail.com":
+        head = local[:3]
+        prefixes = {head[0] + a + head[1:2] + b + head[2:3] for a in ("", ".") for b in ("", ".")} if head else {""}
+        prefixes = {p.rstrip(".") for p in prefixes}
+    else:
+        prefixes = {local}
+    conditions = []
+    for prefix in sorted(prefixes):
+        condition = CustomerIdentity.value.like(f"{escape_like(prefix)}%", escape="\\")
+        if dialect == "sqlite" and prefix:
+            condition = and_(CustomerIdentity.value >= prefix,
+                             CustomerIdentity.value < prefix[:-1] + chr(ord(prefix[-1]) + 1), condition)
+        conditions.append(condition)
+    return or_(*conditions)
+
+
+def escape_like(text: str) -> str:
+    """`text` matched literally inside a LIKE pattern (with `escape="\\"`)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _dismissed(session: AsyncSession, pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
+    if not pairs:
+        return set()
+    ids = {i for pair in pairs for i in pair}
+    return set((await session.execute(select(DuplicateDismissal.customer_id, DuplicateDismissal.other_id)
+                                      .where(DuplicateDismissal.customer_id.in_(ids)))).all())
 
 
 RULES = (_same_phone, _same_name_and_organization, _similar_email)

@@ -9,16 +9,12 @@ import re
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from helpdesk.customers.duplicates import CustomerCard, customer_cards
+from helpdesk.customers.duplicates import CustomerCard, customer_cards, escape_like
 from helpdesk.customers.identities import PHONE_KINDS
 from helpdesk.models import Customer, CustomerIdentity
 
 TYPE_AHEAD = 8
 _PHONE_LIKE = re.compile(r"[\d\s()+./-]+")
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def find_customers(session: AsyncSession, query: str, *, excluding: int | None = None,
@@ -29,9 +25,9 @@ async def find_customers(session: AsyncSession, query: str, *, excluding: int | 
     if len(query) < 2:
         return []
     ci = CustomerIdentity
-    matches = [func.lower(Customer.name).like(f"%{_like(query.lower())}%", escape="\\")]
+    matches = [func.lower(Customer.name).like(f"%{escape_like(query.lower())}%", escape="\\")]
     matches.append(exists().where(ci.customer_id == Customer.id, ci.kind == "email",
-                                  ci.value.like(f"{_like(query.lower())}%", escape="\\")))
+                                  ci.value.like(f"{escape_like(query.lower())}%", escape="\\")))
     digits = re.sub(r"\D", "", query).lstrip("0")
     if _PHONE_LIKE.fullmatch(query) and len(digits) >= 4:
         matches.append(exists().where(ci.customer_id == Customer.id, ci.kind.in_(PHONE_KINDS),

@@ -101,6 +101,9 @@ async def test_one_customers_suggestions_for_the_panel(session):
     mine = pairs(await duplicates.suggestions(session, customer_id=ann))
     assert set(mine) == {(ann, twin), (ann, dotted)}
     assert set(pairs(await duplicates.suggestions(session, customer_id=bob2))) == {(bob, bob2)}
+    # from either side: the plain spelling finds the fancy one too
+    assert set(pairs(await duplicates.suggestions(session, customer_id=bob))) == {(bob, bob2)}
+    assert set(pairs(await duplicates.suggestions(session, customer_id=dotted))) == {(ann, dotted)}
     assert len(pairs(await duplicates.suggestions(session))) == 3
 
 
