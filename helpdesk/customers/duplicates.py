@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Integer, and_, case, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,52 +102,64 @@ class Suggestion:
     reasons: list[str] = field(default_factory=list)
 
 
-def _live(customer_id):
-    """A customer that can be suggested: not merged away, not erased."""
-    return exists().where(Customer.id == customer_id, Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+def _alive():
+    return and_(Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
 
 
-def _not_dismissed(low, high):
-    return ~exists().where(DuplicateDismissal.customer_id == low, DuplicateDismissal.other_id == high)
+async def _pairs(session: AsyncSession, customer_id: int | None, rows) -> dict[tuple[int, int], tuple]:
+    """Pairs of customers among (customer_id, key, detail...) rows sharing a key, lower id first,
+    each with the details of its first shared key; dismissed pairs left out."""
+    by_key: dict[object, list[tuple]] = {}
+    for owner, shared, *detail in rows:
+        by_key.setdefault(shared, []).append((owner, tuple(detail)))
+    pairs: dict[tuple[int, int], tuple] = {}
+    for held in by_key.values():
+        for low, detail_low in held:
+            for high, detail_high in held:
+                if low < high and (customer_id is None or customer_id in (low, high)):
+                    pairs.setdefault((low, high), detail_low + detail_high)
+    dismissed = await _dismissed(session, list(pairs))
+    ordered = sorted(pairs.items(), key=lambda p: (-p[0][1], p[0][0]))
+    return dict(item for item in ordered if item[0] not in dismissed)
 
 
 async def _same_phone(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
     ci = CustomerIdentity
-    phones = select(ci.customer_id, ci.value).where(ci.kind.in_(PHONE_KINDS), _live(ci.customer_id))
-    if customer_id is not None:
-        own = select(ci.value).where(ci.customer_id == customer_id, ci.kind.in_(PHONE_KINDS))
-        phones = phones.where(ci.value.in_(own))
-    phones = phones.cte("phones")
-    shared = select(phones.c.value).group_by(phones.c.value).having(func.count(phones.c.customer_id.distinct()) > 1)
-    a, b = phones.alias("a"), phones.alias("b")
-    rows = await session.execute(
-        select(a.c.customer_id, b.c.customer_id, a.c.value).distinct()
-        .where(a.c.value == b.c.value, a.c.customer_id < b.c.customer_id, a.c.value.in_(shared),
-               _not_dismissed(a.c.customer_id, b.c.customer_id))
-        .order_by(b.c.customer_id.desc(), a.c.customer_id).limit(LIMIT)
-    )
-    return [(low, high, f"same phone {value}") for low, high, value in rows]
+    phone = ci.kind.in_(PHONE_KINDS)
+    if customer_id is None:
+        numbers = list(await session.scalars(
+            select(ci.value).join(Customer, Customer.id == ci.customer_id).where(phone, _alive())
+            .group_by(ci.value).having(func.count(ci.customer_id.distinct()) > 1).limit(LIMIT)))
+    else:
+        numbers = list(await session.scalars(select(ci.value).where(ci.customer_id == customer_id, phone)))
+    if not numbers:
+        return []
+    rows = await session.execute(select(ci.customer_id, ci.value, ci.value).join(Customer, Customer.id == ci.customer_id)
+                                 .where(phone, ci.value.in_(numbers), _alive()))
+    pairs = await _pairs(session, customer_id, rows)
+    return [(low, high, f"same phone {detail[0]}") for (low, high), detail in list(pairs.items())[:LIMIT]]
 
 
 async def _same_name_and_organization(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
     name_key = func.replace(func.lower(func.trim(Customer.name)), " ", "")
-    named = select(Customer.id, Customer.organization_id, name_key.label("key"), Customer.name).where(
-        Customer.name.is_not(None), Customer.organization_id.is_not(None),
-        Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
-    if customer_id is not None:
-        named = named.where(Customer.organization_id == select(Customer.organization_id)
-                            .where(Customer.id == customer_id).scalar_subquery())
-    named = named.cte("named")
-    a, b = named.alias("a"), named.alias("b")
+    named = and_(Customer.name.is_not(None), Customer.organization_id.is_not(None), _alive())
+    if customer_id is None:
+        groups = (await session.execute(
+            select(Customer.organization_id, name_key).where(named)
+            .group_by(Customer.organization_id, name_key).having(func.count() > 1).limit(LIMIT))).all()
+    else:
+        groups = (await session.execute(select(Customer.organization_id, name_key)
+                                        .where(Customer.id == customer_id, named))).all()
+    groups = [(org, key) for org, key in groups if key]
+    if not groups:
+        return []
     rows = await session.execute(
-        select(a.c.id, b.c.id, a.c.name, Organization.name)
-        .join(b, and_(a.c.organization_id == b.c.organization_id, a.c.key == b.c.key, a.c.id < b.c.id))
-        .join(Organization, Organization.id == a.c.organization_id)
-        .where(a.c.key != "", _not_dismissed(a.c.id, b.c.id),
-               *([or_(a.c.id == customer_id, b.c.id == customer_id)] if customer_id is not None else []))
-        .order_by(b.c.id.desc(), a.c.id).limit(LIMIT)
-    )
-    return [(low, high, f"same name {name} at {organization}") for low, high, name, organization in rows]
+        select(Customer.id, Customer.organization_id, name_key, Customer.name, Organization.name)
+        .join(Organization, Organization.id == Customer.organization_id)
+        .where(named, or_(*[and_(Customer.organization_id == org, name_key == key) for org, key in groups])))
+    rows = [(owner, (org_id, key), name, org) for owner, org_id, key, name, org in rows]
+    pairs = await _pairs(session, customer_id, rows)
+    return [(low, high, f"same name {detail[0]} at {detail[1]}") for (low, high), detail in list(pairs.items())[:LIMIT]]
 
 
 async def _similar_email(session: AsyncSession, customer_id: int | None) -> list[tuple[int, int, str]]:
@@ -157,8 +169,7 @@ async def _similar_email(session: AsyncSession, customer_id: int | None) -> list
     key = email_key_sql(ci.value)
     if customer_id is None:
         keys = list(await session.scalars(
-            select(key).join(Customer, Customer.id == ci.customer_id)
-            .where(ci.kind == "email", Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
+            select(key).join(Customer, Customer.id == ci.customer_id).where(ci.kind == "email", _alive())
             .group_by(key).having(func.count(ci.customer_id.distinct()) > 1).limit(LIMIT)))
         candidates = ci.kind == "email"  # a second scan, as cheap as the grouping's
     else:
@@ -170,22 +181,11 @@ async def _similar_email(session: AsyncSession, customer_id: int | None) -> list
     if not keys:
         return []
     rows = await session.execute(
-        select(ci.customer_id, ci.value, key).join(Customer, Customer.id == ci.customer_id)
-        .where(candidates, key.in_(keys), Customer.merged_into_id.is_(None), Customer.erased_at.is_(None))
-        .order_by(ci.customer_id))
-    by_key: dict[str, list[tuple[int, str]]] = {}
-    for owner, value, shared in rows:
-        by_key.setdefault(shared, []).append((owner, value))
-    pairs = {}
-    for held in by_key.values():
-        for low, value_low in held:
-            for high, value_high in held:
-                if low < high and (customer_id is None or customer_id in (low, high)):
-                    pairs.setdefault((low, high), (value_low, value_high))
-    dismissed = await _dismissed(session, list(pairs))
+        select(ci.customer_id, key, ci.value).join(Customer, Customer.id == ci.customer_id)
+        .where(candidates, key.in_(keys), _alive()))
+    pairs = await _pairs(session, customer_id, rows)
     return [(low, high, f"emails {va} and {vb} differ only in {email_difference(va, vb)}")
-            for (low, high), (va, vb) in sorted(pairs.items(), key=lambda p: (-p[0][1], p[0][0]))
-            if (low, high) not in dismissed][:LIMIT]
+            for (low, high), (va, vb) in list(pairs.items())[:LIMIT]]
 
 
 def _spellings_of(key: str, dialect: str):
