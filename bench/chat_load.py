@@ -424,14 +424,14 @@ def serve_with_a_worker_process(installation: Installation):
 
 
 @contextmanager
-def database(postgres: bool):
-    """None (SQLite in the data folder), or a fresh PostgreSQL database, dropped afterwards."""
+def database(postgres: bool, name: str = "helpdesk_chat_bench"):
+    """None (SQLite in the data folder), or a fresh PostgreSQL database `name`, dropped afterwards."""
     if not postgres:
         yield None
         return
     import asyncpg
 
-    admin, name = PG_ADMIN.replace("postgresql://", "postgres://"), "helpdesk_chat_bench"
+    admin = PG_ADMIN.replace("postgresql://", "postgres://")
 
     async def execute(*statements: str) -> None:
         conn = await asyncpg.connect(admin)

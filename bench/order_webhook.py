@@ -20,11 +20,10 @@ import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
+from bench.chat_load import database
 from bench.webhook_intake import serve_web_only
-from tests.conftest import PG_ADMIN_URL as PG_ADMIN
 from tests.support.installation import Installation
 
 DOMAIN = "bench-shop.myshopify.com"
@@ -85,33 +84,6 @@ def shopify_order(n: int, run: str, rng: random.Random) -> bytes:
                      "first_name": "Customer", "last_name": str(customer), "phone": None},
         "line_items": lines,
     }).encode()
-
-
-@contextmanager
-def database(postgres: bool, name: str):
-    """None (SQLite in the data folder), or a fresh PostgreSQL database `name`, dropped afterwards."""
-    if not postgres:
-        yield None
-        return
-    import asyncpg
-
-    from tests.conftest import run_sync
-
-    admin = PG_ADMIN.replace("postgresql://", "postgres://")
-
-    async def execute(*statements: str) -> None:
-        conn = await asyncpg.connect(admin)
-        try:
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    run_sync(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    finally:
-        run_sync(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def installation_on(folder: Path, db_url: str | None) -> Installation:
