@@ -48,6 +48,23 @@ class Recorded:
     files: dict[str, tuple[str, str, bytes]] = field(default_factory=dict)  # name -> (filename, type, data)
 
 
+async def recorded(request) -> Recorded:
+    """A request as the platform's stand-in saw it: its JSON body, or its form fields and files."""
+    entry = Recorded(method=request.method, path=request.url.path, headers=dict(request.headers),
+                     query=dict(request.query_params))
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        for name, value in form.multi_items():
+            if hasattr(value, "read"):
+                entry.files[name] = (value.filename, value.content_type, await value.read())
+            else:
+                entry.form[name] = value
+    elif content_type.startswith("application/json"):
+        entry.json = await request.json()
+    return entry
+
+
 @dataclass
 class Fault:
     """An answer given instead of the platform's normal one, to the next request(s) whose path contains `path`."""

@@ -22,7 +22,7 @@ from typing import Any
 from litestar import Request, Response, get, post
 
 from channels.social import meta
-from channels.social.simulator import Recorded, Recorder
+from channels.social.simulator import Recorded, Recorder, recorded
 
 OBJECTS = {"messenger": "page", "instagram": "instagram"}
 _pages: dict[str, tuple[str, str]] = {}  # access token -> (platform, account id)
@@ -40,20 +40,14 @@ def _graph_error(status: int, message: str, code: int, type_: str = "OAuthExcept
 def routes(recorder: Recorder) -> list:
     @post("/me/messages", status_code=200, include_in_schema=False)
     async def send_message(request: Request) -> Response:
-        entry = Recorded(method="POST", path=request.url.path, headers=dict(request.headers),
-                         query=dict(request.query_params))
-        sent: dict[str, Any] = {}
         upload = request.headers.get("content-type", "").startswith("multipart/")
+        entry = await recorded(request)
         if upload:
-            form = await request.form()
-            for name, value in form.multi_items():
-                if hasattr(value, "read"):
-                    entry.files[name] = (value.filename, value.content_type, await value.read())
-                else:
-                    entry.form[name] = value
-            sent = {name: _maybe_json(value) for name, value in entry.form.items()}
+            sent: dict[str, Any] = {name: _maybe_json(value) for name, value in entry.form.items()}
         else:
-            entry.json = sent = await request.json()
+            if entry.json is None:  # a body not labelled JSON is still read as JSON, as Meta does
+                entry.json = await request.json()
+            sent = entry.json
         recorder.record(entry)
         fault = recorder.take_fault(request.url.path + ("#upload" if upload else ""))
         if fault is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from litestar import Request, Response, get, route
 
-from channels.social.simulator import Recorded, Recorder
+from channels.social.simulator import Recorded, Recorder, recorded
 
 PLATFORM = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -63,7 +63,7 @@ def routes(recorder: Recorder) -> list:
 def _method_route(recorder: Recorder, name: str, answer):
     @route(f"/{{bot_token:str}}/{name}", http_method=["GET", "POST"], status_code=200, include_in_schema=False)
     async def bot_method(request: Request, bot_token: str) -> Response:
-        entry = await _record(request)
+        entry = await recorded(request)
         recorder.record(entry)
         fault = recorder.take_fault(request.url.path)
         if fault is not None:
@@ -99,22 +99,6 @@ def _file_route(recorder: Recorder):
         return Response(data, media_type=content_type)
 
     return bot_file
-
-
-async def _record(request: Request) -> Recorded:
-    entry = Recorded(method=request.method, path=request.url.path, headers=dict(request.headers),
-                     query=dict(request.query_params))
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
-        form = await request.form()
-        for name, value in form.multi_items():
-            if hasattr(value, "read"):
-                entry.files[name] = (value.filename, value.content_type, await value.read())
-            else:
-                entry.form[name] = value
-    elif content_type.startswith("application/json"):
-        entry.json = await request.json()
-    return entry
 
 
 def _bot_id(bot_token: str) -> int | None:
